@@ -1,0 +1,3 @@
+"""phala_agents.attestation."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""phala_agents.attestation.sev."""
+
+__all__: list[str] = []

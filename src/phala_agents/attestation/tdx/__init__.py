@@ -1,0 +1,3 @@
+"""phala_agents.attestation.tdx."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""phala_agents.chain."""
+
+__all__: list[str] = []

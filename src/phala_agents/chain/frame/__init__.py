@@ -1,0 +1,3 @@
+"""phala_agents.chain.frame."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""phala_agents.chain.pallets."""
+
+__all__: list[str] = []

@@ -1,0 +1,54 @@
+"""Shared ``Annotated`` option aliases and the error-handling wrapper for commands."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+
+from phala_agents.cli import _errors, _output
+
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON (stable snake_case keys).")
+]
+QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="Print ids only.")]
+UrlOpt = Annotated[
+    str, typer.Option("--url", envvar="PHALA_AGENT_URL", help="Node RPC endpoint (ws:// or http://).")
+]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+DEFAULT_URL = "ws://127.0.0.1:9944"
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_debug = False
+
+
+def set_debug(enabled: bool) -> None:
+    global _debug  # noqa: PLW0603 - process-wide CLI flag set once by the root callback
+    _debug = enabled
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn known exceptions into one ``Error:`` line, a hint and the mapped exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if _debug:
+                raise
+            mapping = _errors.lookup(exc)
+            if mapping is None:
+                _output.error(f"unexpected {type(exc).__name__}: {exc}", "rerun with --debug for a traceback")
+                raise typer.Exit(_errors.EXIT_FAILURE) from None
+            _output.error(str(exc), mapping.hint)
+            raise typer.Exit(mapping.exit_code) from None
+
+    return wrapper

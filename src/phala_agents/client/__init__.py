@@ -1,0 +1,3 @@
+"""phala_agents.client."""
+
+__all__: list[str] = []

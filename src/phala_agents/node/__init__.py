@@ -1,0 +1,3 @@
+"""phala_agents.node."""
+
+__all__: list[str] = []

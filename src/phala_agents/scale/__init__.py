@@ -1,0 +1,3 @@
+"""phala_agents.scale."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""phala_agents.worker."""
+
+__all__: list[str] = []
