@@ -37,5 +37,11 @@ test: setup lint typecheck
 bench: setup
 	$(BIN)/python bench/run_all.py
 
+# The dev model server: llama.cpp's llama-server (CPU) + SmolLM2-135M weights in .cache/llama/.
+# Built once (~4 min on 2 cores); the script is a no-op when both are present.
+.PHONY: llama
+llama: $(STAMP)
+	scripts/build_llama_server.sh
+
 clean:
 	rm -rf $(VENV) js/node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -1,3 +1,13 @@
-"""phala_agents.worker."""
+"""phala_agents.worker: the worker runtime (token estimates, gas meter, upstream client, ledger)."""
 
-__all__: list[str] = []
+from phala_agents.worker.tokens import (
+    estimate_prompt_tokens,
+    estimate_text_tokens,
+    install_tiktoken_cache,
+)
+
+__all__ = [
+    "estimate_prompt_tokens",
+    "estimate_text_tokens",
+    "install_tiktoken_cache",
+]
