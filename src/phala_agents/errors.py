@@ -23,6 +23,7 @@ Our exception hierarchy::
     │   └── PolicyError                 validate: every violation, not only the first
     ├── AgentDefinitionError            a bad agent.toml (with line numbers)
     ├── KeystoreError                   keys: wrong password, unknown key, bad file
+    ├── SealingError                    a sealed prompt does not open: wrong key, context or bytes
     └── WorkerError
         ├── AuthorizationError          bad signature, expired, replayed, not allowed
         ├── InsufficientBudget          the reservation cannot be made
@@ -153,9 +154,30 @@ class PolicyError(AttestationError):
 class AgentDefinitionError(PhalaAgentsError):
     """An agent definition file is malformed; the message names the file, line and field."""
 
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str = "",
+        line: int | None = None,
+        field: str = "",
+        found: str = "",
+        wanted: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.file = file
+        self.line = line
+        self.field = field
+        self.found = found
+        self.wanted = wanted
+
 
 class KeystoreError(PhalaAgentsError):
     """A key could not be created, found or unlocked."""
+
+
+class SealingError(PhalaAgentsError):
+    """A sealed blob does not open: wrong key, other agent id or version (AAD), or altered bytes."""
 
 
 # --- worker ------------------------------------------------------------------------------------
