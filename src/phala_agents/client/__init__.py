@@ -1,3 +1,19 @@
 """phala_agents.client."""
 
-__all__: list[str] = []
+from phala_agents.client.sealing import (
+    ClusterKey,
+    SealedBlob,
+    open_prompt,
+    prompt_aad,
+    prompt_commitment,
+    seal_prompt,
+)
+
+__all__: list[str] = [
+    "ClusterKey",
+    "SealedBlob",
+    "open_prompt",
+    "prompt_aad",
+    "prompt_commitment",
+    "seal_prompt",
+]
