@@ -8,6 +8,7 @@ Our exception hierarchy::
     ├── DispatchError                   a runtime call failed (rolled back, fee still paid)
     │   ├── ModuleError                 a declared pallet error: pallet index, error index, name
     │   └── BadOrigin
+    ├── InvalidProof                    a trie proof does not verify against its state root
     ├── InvalidTransaction              rejected before inclusion (RPC error 1010)
     │   └── UnknownTransaction          (RPC error 1011)
     ├── ClientError                     talking to a chain
@@ -75,6 +76,10 @@ class ModuleError(DispatchError):
         self.docs = docs
 
 
+class InvalidProof(PhalaAgentsError):
+    """A storage proof is malformed, incomplete or does not hash to the claimed state root."""
+
+
 class InvalidTransaction(PhalaAgentsError):
     """A transaction rejected by validation; maps to RPC error 1010."""
 
@@ -112,9 +117,23 @@ class SubmissionTimeout(ClientError):
 class TransactionRejected(ClientError):
     """The pool reported the extrinsic invalid, dropped or usurped."""
 
+    def __init__(self, message: str, *, status: str = "", reason: str = "", extrinsic_hash: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.extrinsic_hash = extrinsic_hash
+
 
 class ExtrinsicFailed(ClientError):
     """An extrinsic was included but its call failed (``Pallet::Error``)."""
+
+    def __init__(
+        self, message: str, *, error: str = "", extrinsic_hash: str = "", block_hash: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.error = error
+        self.extrinsic_hash = extrinsic_hash
+        self.block_hash = block_hash
 
 
 class IncompatibleMetadata(ClientError):
