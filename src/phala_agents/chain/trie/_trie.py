@@ -1,0 +1,389 @@
+"""Substrate's state trie (sp-trie ``LayoutV1<BlakeTwo256>``) as a persistent data structure.
+
+Nodes are shared between versions and never change once a version is published: ``apply``
+copies only the nodes on the paths of the changed keys (path copying), so the untouched subtrees
+keep their cached encodings and hashes and are never re-hashed.
+
+Inside one ``apply`` (or ``from_items``) the copies it made belong to that call (``owner`` is a
+token object unique to the call), so later changes in the same batch mutate them in place instead
+of copying them again, the "transient" trick of persistent vectors. Encodings are computed lazily,
+when ``root`` or ``read_proof`` asks, so a node rewritten several times in one batch is hashed once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Final, Literal
+
+from phala_agents.chain.trie._codec import (
+    BRANCH_NO_VALUE,
+    BRANCH_WITH_VALUE,
+    EMPTY_NODE,
+    HASH_LENGTH,
+    HASHED_VALUE_BRANCH,
+    HASHED_VALUE_LEAF,
+    HEX_NIBBLE,
+    LEAF,
+    NIBBLE_INDEX,
+    compact_length,
+    header,
+)
+from phala_agents.scale import blake2_256, encode_compact
+
+StateVersion = Literal[0, 1]
+
+# sp_core::storage::TRIE_VALUE_NODE_THRESHOLD: in state version 1 a value of 33 bytes or more is
+# stored as its own node and the trie node holds its hash.
+V1_VALUE_THRESHOLD: Final = 33
+EMPTY_ROOT: Final = blake2_256(EMPTY_NODE)
+
+
+class _Node:
+    """A leaf (``children is None``) or a branch (16 slots, at least one child or a value)."""
+
+    __slots__ = ("children", "digest", "enc", "owner", "path", "value")
+
+    def __init__(
+        self,
+        path: str,
+        value: bytes | None,
+        children: list[_Node | None] | None,
+        owner: object,
+    ) -> None:
+        self.path = path  # partial key, hex nibbles
+        self.value = value
+        self.children = children
+        self.owner = owner  # the apply call that may still mutate this node
+        self.enc: bytes | None = None  # cached encoding
+        self.digest: bytes | None = None  # cached hash, only for nodes of 32 bytes or more
+
+
+def _own(node: _Node, owner: object) -> _Node:
+    if node.owner is owner:
+        return node
+    children = node.children
+    return _Node(node.path, node.value, None if children is None else children.copy(), owner)
+
+
+def _lookup(root: _Node | None, k: str) -> bytes | None:
+    node = root
+    off = 0
+    klen = len(k)
+    while node is not None:
+        path = node.path
+        if not k.startswith(path, off):
+            return None
+        off += len(path)
+        if off == klen:
+            return node.value
+        children = node.children
+        if children is None:
+            return None
+        node = children[NIBBLE_INDEX[k[off]]]
+        off += 1
+    return None
+
+
+def _insert(root: _Node | None, k: str, value: bytes, owner: object) -> tuple[_Node, bool]:
+    """Set ``k`` to ``value``; return the new root and whether the key is new."""
+    if root is None:
+        return _Node(k, value, None, owner), True
+    new_root = node = _own(root, owner)
+    off = 0
+    klen = len(k)
+    while True:
+        path = node.path
+        if k.startswith(path, off):
+            off += len(path)
+            if off == klen:
+                added = node.value is None
+                node.value = value
+                return new_root, added
+            idx = NIBBLE_INDEX[k[off]]
+            children = node.children
+            if children is None:  # a leaf whose key is a prefix of k becomes a branch
+                children = node.children = [None] * 16
+                children[idx] = _Node(k[off + 1 :], value, None, owner)
+                return new_root, True
+            child = children[idx]
+            if child is None:
+                children[idx] = _Node(k[off + 1 :], value, None, owner)
+                return new_root, True
+            node = children[idx] = _own(child, owner)
+            off += 1
+            continue
+        # k leaves this node's partial key after `common` nibbles: split it there.
+        common = 0
+        limit = min(len(path), klen - off)
+        while common < limit and path[common] == k[off + common]:
+            common += 1
+        moved = _Node(path[common + 1 :], node.value, node.children, owner)
+        children = [None] * 16
+        children[NIBBLE_INDEX[path[common]]] = moved
+        node.path = path[:common]
+        node.children = children
+        if off + common == klen:
+            node.value = value
+        else:
+            node.value = None
+            children[NIBBLE_INDEX[k[off + common]]] = _Node(k[off + common + 1 :], value, None, owner)
+        return new_root, True
+
+
+def _normalize(node: _Node) -> None:
+    """Restore the no-extension shape of an owned branch that lost a child or its value."""
+    children = node.children
+    assert children is not None
+    live = [i for i in range(16) if children[i] is not None]
+    if not live:
+        node.children = None  # a branch with a value and no child is a leaf
+    elif len(live) == 1 and node.value is None:
+        # A branch with one child and no value is fused with that child.
+        idx = live[0]
+        child = children[idx]
+        assert child is not None
+        node.path = node.path + HEX_NIBBLE[idx] + child.path
+        node.value = child.value
+        node.children = None if child.children is None else child.children.copy()
+
+
+def _delete(root: _Node | None, k: str, owner: object) -> tuple[_Node | None, bool]:
+    """Remove ``k``; return the new root and whether the key was present."""
+    if _lookup(root, k) is None:
+        return root, False
+    assert root is not None
+    new_root = node = _own(root, owner)
+    parent: _Node | None = None
+    parent_idx = 0
+    off = len(node.path)
+    while off != len(k):
+        idx = NIBBLE_INDEX[k[off]]
+        assert node.children is not None
+        child = node.children[idx]
+        assert child is not None
+        child = node.children[idx] = _own(child, owner)
+        parent, parent_idx, node = node, idx, child
+        off += 1 + len(node.path)
+    if node.children is None:
+        if parent is None:
+            return None, True
+        assert parent.children is not None
+        parent.children[parent_idx] = None
+        _normalize(parent)
+    else:
+        node.value = None
+        _normalize(node)
+    return new_root, True
+
+
+def _encode(node: _Node, threshold: int | None) -> bytes:
+    """Encode a node whose children are already encoded."""
+    path = node.path
+    n = len(path)
+    partial = bytes.fromhex("0" + path if n & 1 else path)
+    value = node.value
+    children = node.children
+    if children is None:
+        assert value is not None
+        if threshold is not None and len(value) >= threshold:
+            return header(HASHED_VALUE_LEAF, n) + partial + blake2_256(value)
+        return header(LEAF, n) + partial + compact_length(len(value)) + value
+    bitmap = 0
+    parts: list[bytes] = []
+    for i, child in enumerate(children):
+        if child is not None:
+            bitmap |= 1 << i
+            enc = child.enc
+            assert enc is not None
+            if child.digest is None:  # shorter than a hash: the child is inlined
+                parts.append(compact_length(len(enc)))
+                parts.append(enc)
+            else:
+                parts.append(b"\x80")  # compact(32)
+                parts.append(child.digest)
+    bits = bytes((bitmap & 0xFF, bitmap >> 8))
+    if value is None:
+        head = header(BRANCH_NO_VALUE, n) + partial + bits
+    elif threshold is not None and len(value) >= threshold:
+        head = header(HASHED_VALUE_BRANCH, n) + partial + bits + blake2_256(value)
+    else:
+        head = header(BRANCH_WITH_VALUE, n) + partial + bits + compact_length(len(value)) + value
+    return head + b"".join(parts)
+
+
+def _seal(root: _Node, threshold: int | None) -> None:
+    """Compute the missing encodings and hashes below ``root``, children first, without recursion
+    (a chain of keys that are prefixes of each other can be deeper than Python's stack)."""
+    if root.enc is not None:
+        return
+    stack = [root]
+    while stack:
+        node = stack[-1]
+        children = node.children
+        if children is not None:
+            pending = [c for c in children if c is not None and c.enc is None]
+            if pending:
+                stack.extend(pending)
+                continue
+        stack.pop()
+        enc = _encode(node, threshold)
+        node.enc = enc
+        if len(enc) >= HASH_LENGTH:
+            node.digest = blake2_256(enc)
+
+
+def _threshold(state_version: StateVersion) -> int | None:
+    if state_version == 1:
+        return V1_VALUE_THRESHOLD
+    if state_version == 0:
+        return None
+    raise ValueError(f"state_version is {state_version!r}, wanted 0 or 1")
+
+
+def _build(items: Mapping[bytes, bytes], owner: object) -> tuple[_Node | None, int]:
+    root: _Node | None = None
+    count = 0
+    for key, value in items.items():
+        root, added = _insert(root, bytes(key).hex(), bytes(value), owner)
+        count += added
+    return root, count
+
+
+def trie_root(items: Mapping[bytes, bytes], *, state_version: StateVersion = 1) -> bytes:
+    """The trie root of ``items``, computed from scratch (blake2-256, state version 1 by default)."""
+    threshold = _threshold(state_version)
+    root, _ = _build(items, object())
+    if root is None:
+        return EMPTY_ROOT
+    _seal(root, threshold)
+    assert root.enc is not None
+    return blake2_256(root.enc)
+
+
+def ordered_trie_root(values: Sequence[bytes], *, state_version: StateVersion = 1) -> bytes:
+    """The root of the trie mapping ``compact(i)`` to ``values[i]``: a block's extrinsics root."""
+    return trie_root({encode_compact(i): v for i, v in enumerate(values)}, state_version=state_version)
+
+
+class StateTrie:
+    """An immutable state-version-1 trie; ``apply`` returns a new trie sharing unchanged nodes."""
+
+    __slots__ = ("_len", "_root", "_root_hash")
+
+    def __init__(self, _root: _Node | None = None, _len: int = 0) -> None:
+        self._root = _root
+        self._len = _len
+        self._root_hash: bytes | None = None
+
+    @classmethod
+    def empty(cls) -> StateTrie:
+        return cls()
+
+    @classmethod
+    def from_items(cls, items: Mapping[bytes, bytes]) -> StateTrie:
+        root, count = _build(items, object())
+        return cls(root, count)
+
+    @property
+    def root(self) -> bytes:
+        """The 32-byte state root (cached)."""
+        root_hash = self._root_hash
+        if root_hash is None:
+            node = self._root
+            if node is None:
+                root_hash = EMPTY_ROOT
+            else:
+                _seal(node, V1_VALUE_THRESHOLD)
+                assert node.enc is not None
+                root_hash = blake2_256(node.enc)
+            self._root_hash = root_hash
+        return root_hash
+
+    def get(self, key: bytes) -> bytes | None:
+        return _lookup(self._root, key.hex())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, bytes | bytearray) and _lookup(self._root, key.hex()) is not None
+
+    def __len__(self) -> int:
+        return self._len
+
+    def apply(self, changes: Mapping[bytes, bytes | None]) -> StateTrie:
+        """A new trie with ``changes`` applied (``None`` deletes); ``self`` is unchanged."""
+        owner = object()
+        root = self._root
+        count = self._len
+        for key, new_value in changes.items():
+            k = bytes(key).hex()
+            if new_value is None:
+                root, removed = _delete(root, k, owner)
+                count -= removed
+            else:
+                value = bytes(new_value)
+                if _lookup(root, k) == value:
+                    continue  # an unchanged write must not copy (and later re-hash) its path
+                root, added = _insert(root, k, value, owner)
+                count += added
+        new = StateTrie(root, count)
+        if root is self._root:
+            new._root_hash = self._root_hash
+        return new
+
+    def read_proof(self, keys: Iterable[bytes]) -> list[bytes]:
+        """The encoded nodes that prove each key's value or absence, deduplicated and sorted like
+        Substrate's ``StorageProof`` (a set of nodes): every node on each key's path that is
+        stored under its hash (the root, and nodes of 32 bytes or more; smaller ones are inlined
+        in their parent), plus the value node of a value of 33 bytes or more."""
+        root = self._root
+        if root is None:
+            return [EMPTY_NODE]
+        self.root  # noqa: B018 - seals the encodings
+        assert root.enc is not None
+        out = {root.enc}
+        for key in keys:
+            k = bytes(key).hex()
+            klen = len(k)
+            node = root
+            off = 0
+            while True:
+                path = node.path
+                if not k.startswith(path, off):
+                    break
+                off += len(path)
+                if off == klen:
+                    value = node.value
+                    if value is not None and len(value) >= V1_VALUE_THRESHOLD:
+                        out.add(value)
+                    break
+                children = node.children
+                if children is None:
+                    break
+                child = children[NIBBLE_INDEX[k[off]]]
+                if child is None:
+                    break
+                if child.digest is not None:
+                    assert child.enc is not None
+                    out.add(child.enc)
+                node = child
+                off += 1
+        return sorted(out)
+
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every ``(key, value)`` in key order."""
+        if self._root is None:
+            return
+        stack: list[tuple[str, _Node]] = [("", self._root)]
+        while stack:
+            prefix, node = stack.pop()
+            path = prefix + node.path
+            if node.value is not None:
+                yield bytes.fromhex(path), node.value
+            children = node.children
+            if children is not None:
+                for i in range(15, -1, -1):
+                    child = children[i]
+                    if child is not None:
+                        stack.append((path + HEX_NIBBLE[i], child))
+
+    def __repr__(self) -> str:
+        return f"StateTrie(len={self._len}, root=0x{self.root.hex()})"
