@@ -1,0 +1,135 @@
+"""The receipt ledger: idempotent inserts, state moves, batches by count and age."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from phala_agents.worker.ledger import Ledger
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, clock: FakeClock) -> Ledger:
+    with Ledger(tmp_path / "ledger.sqlite", clock=clock) as store:
+        yield store
+
+
+def _record(ledger: Ledger, n: int, caller: bytes | str = b"\x01" * 32, **kw: object) -> tuple[object, bool]:
+    fields: dict[str, object] = {
+        "id": f"rcpt-{n}",
+        "caller": caller,
+        "nonce": n,
+        "agent_id": 7,
+        "agent_version": 2,
+        "charge": 10 + n,
+        "estimated": n % 2 == 1,
+        "signed": b"signed-bytes-%d" % n,
+    }
+    fields.update(kw)
+    return ledger.record(**fields)  # type: ignore[arg-type]
+
+
+def test_pragmas_are_wal_and_full(ledger: Ledger) -> None:
+    db = sqlite3.connect(ledger.path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert ledger._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    db.close()
+
+
+def test_record_round_trips_every_field(ledger: Ledger, clock: FakeClock) -> None:
+    receipt, inserted = _record(ledger, 1)
+    assert inserted
+    stored = ledger.get("rcpt-1")
+    assert stored == receipt
+    assert (stored.caller, stored.nonce, stored.agent_id, stored.agent_version) == (b"\x01" * 32, 1, 7, 2)
+    assert (stored.charge, stored.estimated, stored.signed) == (11, True, b"signed-bytes-1")
+    assert (stored.state, stored.created_at) == ("pending", clock.now)
+    assert ledger.get("nope") is None
+
+
+def test_same_caller_and_nonce_is_stored_once(ledger: Ledger) -> None:
+    first, _ = _record(ledger, 1)
+    again, inserted = _record(ledger, 1, id="rcpt-other", charge=999)
+    assert not inserted
+    assert again == first
+    assert ledger.count() == 1
+    # Same nonce for another caller is another authorization.
+    _, inserted = _record(ledger, 1, caller="bob", id="rcpt-bob-1")
+    assert inserted
+    assert ledger.count() == 2
+
+
+def test_an_id_reused_for_another_authorization_is_a_bug(ledger: Ledger) -> None:
+    _record(ledger, 1)
+    with pytest.raises(ValueError, match="already used by another authorization"):
+        _record(ledger, 2, id="rcpt-1")
+    assert ledger.count() == 1
+
+
+def test_states_move_forward_and_retry(ledger: Ledger, clock: FakeClock) -> None:
+    for n in range(3):
+        _record(ledger, n)
+    assert ledger.mark_submitted(["rcpt-0", "rcpt-1"]) == 2
+    assert ledger.mark_submitted(["rcpt-0"]) == 0
+    assert [r.id for r in ledger.pending(limit=10)] == ["rcpt-2"]
+    assert ledger.mark_pending(["rcpt-1"]) == 1  # the extrinsic was dropped
+    assert ledger.mark_settled(["rcpt-0"]) == 1
+    assert ledger.mark_settled(["rcpt-0"]) == 0  # idempotent
+    assert ledger.mark_pending(["rcpt-0"]) == 0  # settled is final
+    assert {r.id for r in ledger.unsettled()} == {"rcpt-1", "rcpt-2"}
+    assert (ledger.count("pending"), ledger.count("submitted"), ledger.count("settled")) == (2, 0, 1)
+    # Settled receipts stay until pruned, and only once old enough.
+    assert ledger.prune_settled(older_than=60) == 0
+    clock.now += 61
+    assert ledger.prune_settled(older_than=60) == 1
+    assert ledger.get("rcpt-0") is None
+
+
+def test_batches_by_count_or_age(ledger: Ledger, clock: FakeClock) -> None:
+    assert ledger.due_batch(max_count=3, max_age=10) == []
+    _record(ledger, 0)
+    clock.now += 1
+    _record(ledger, 1)
+    assert ledger.due_batch(max_count=3, max_age=10) == []  # too few, too young
+    clock.now += 9
+    assert [r.id for r in ledger.due_batch(max_count=3, max_age=10)] == ["rcpt-0", "rcpt-1"]
+    clock.now = 0  # back in time: age no longer triggers
+    _record(ledger, 2)
+    _record(ledger, 3)
+    assert [r.id for r in ledger.due_batch(max_count=3, max_age=10)] == ["rcpt-2", "rcpt-3", "rcpt-0"]
+
+
+def test_reopen_keeps_everything(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    with Ledger(path) as first:
+        _record(first, 1)
+        first.mark_submitted(["rcpt-1"])
+    with Ledger(path) as second:
+        stored = second.get("rcpt-1")
+        assert stored is not None
+        assert stored.state == "submitted"
+        assert [r.nonce for r in second.by_caller(b"\x01" * 32)] == [1]
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version=99")
+    db.close()
+    with pytest.raises(RuntimeError, match="schema version is 99, wanted 1"):
+        Ledger(path)
