@@ -104,7 +104,8 @@ def test_release_without_charge_refunds_everything() -> None:
 def test_refusals_say_found_and_wanted() -> None:
     meter = GasMeter()
     meter.set_escrow("alice", 100)
-    with pytest.raises(InsufficientBudget, match="worst case charge is 11, exceeds the authorization's max_charge 10"):
+    wanted = "worst case charge is 11, exceeds the authorization's max_charge 10"
+    with pytest.raises(InsufficientBudget, match=wanted):
         meter.reserve("alice", 10, 11, prices=PRICES)
     meter.reserve("alice", 70, 70, prices=PRICES)
     with pytest.raises(
