@@ -29,6 +29,7 @@ Our exception hierarchy::
         ├── AuthorizationError          bad signature, expired, replayed, not allowed
         ├── InsufficientBudget          the reservation cannot be made
         └── UpstreamError               the model server failed
+            └── UpstreamTimeout         it did not answer (or finish) in time
 
 Caller bugs raise ``ValueError``/``TypeError``/``RuntimeError`` subclasses instead.
 Messages name the field, what was found and what was wanted; they never contain secrets,
@@ -50,7 +51,22 @@ class ScaleError(PhalaAgentsError):
 
 
 class DecodeError(ScaleError):
-    """The bytes do not decode as the wanted type."""
+    """The bytes do not decode as the wanted type (offset, type, found, wanted when known)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        offset: int | None = None,
+        type_name: str | None = None,
+        found: str | None = None,
+        wanted: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.type_name = type_name
+        self.found = found
+        self.wanted = wanted
 
 
 # --- chain (runtime) ---------------------------------------------------------------------------
@@ -216,3 +232,7 @@ class InsufficientBudget(WorkerError):
 
 class UpstreamError(WorkerError):
     """The upstream model server failed or timed out."""
+
+
+class UpstreamTimeout(UpstreamError):
+    """The upstream model server did not connect, answer or finish within its configured timeout."""
