@@ -1,0 +1,110 @@
+"""StateTrie: incremental updates agree with a from-scratch root; versions stay unchanged."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from trie_strategies import item_sets, keys, values
+
+from phala_agents.chain.trie import EMPTY_ROOT, StateTrie, trie_root
+
+Changes = dict[bytes, bytes | None]
+
+
+def _diffs(base: dict[bytes, bytes]) -> st.SearchStrategy[Changes]:
+    # Deletions of present and absent keys, overwrites, and new keys, mixed.
+    deletes = st.lists(st.sampled_from(sorted(base)), max_size=len(base)) if base else st.just([])
+    return st.tuples(deletes, st.dictionaries(keys, st.one_of(st.none(), values), max_size=15)).map(
+        lambda t: {**dict.fromkeys(t[0]), **t[1]}
+    )
+
+
+def _applied(base: dict[bytes, bytes], changes: Changes) -> dict[bytes, bytes]:
+    out = dict(base)
+    for k, v in changes.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = v
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), base=item_sets)
+def test_apply_matches_root_from_scratch(data: st.DataObject, base: dict[bytes, bytes]) -> None:
+    changes = data.draw(_diffs(base))
+    before = StateTrie.from_items(base)
+    before_root = before.root
+    after = before.apply(changes)
+    want = _applied(base, changes)
+    assert after.root == trie_root(want)
+    assert len(after) == len(want)
+    for k in set(base) | set(changes):
+        assert after.get(k) == want.get(k)
+    assert list(after.items()) == sorted(want.items())
+    # The old version is untouched: same root, same values.
+    assert before.root == before_root == trie_root(base)
+    assert len(before) == len(base)
+    assert all(before.get(k) == v for k, v in base.items())
+
+
+@settings(max_examples=100, deadline=None)
+@given(base=item_sets)
+def test_deleting_every_key_gives_the_empty_root(base: dict[bytes, bytes]) -> None:
+    trie = StateTrie.from_items(base)
+    trie.root  # noqa: B018 - hash first, so deletions work on sealed, shared nodes
+    remaining = dict(base)
+    for k in sorted(base, reverse=True):
+        trie = trie.apply({k: None})
+        del remaining[k]
+        assert trie.root == trie_root(remaining)
+    assert trie.root == EMPTY_ROOT
+    assert len(trie) == 0
+    assert list(trie.items()) == []
+
+
+@settings(max_examples=50, deadline=None)
+@given(steps=st.lists(st.dictionaries(keys, st.one_of(st.none(), values), max_size=8), max_size=12))
+def test_a_chain_of_blocks_matches_a_dict_model(steps: list[Changes]) -> None:
+    versions: list[tuple[StateTrie, dict[bytes, bytes]]] = [(StateTrie.empty(), {})]
+    for changes in steps:
+        trie, model = versions[-1]
+        versions.append((trie.apply(changes), _applied(model, changes)))
+        if len(versions) % 2:
+            trie.root  # noqa: B018 - seal some versions mid-chain, leave others lazy
+    for trie, model in versions:
+        assert trie.root == trie_root(model)
+        assert len(trie) == len(model)
+
+
+def test_apply_returns_a_new_trie_and_keeps_the_old_one() -> None:
+    old = StateTrie.from_items({b"a": b"1", b"ab": b"2"})
+    new = old.apply({b"a": None, b"abc": b"3"})
+    assert old.get(b"a") == b"1" and old.get(b"abc") is None and len(old) == 2
+    assert new.get(b"a") is None and new.get(b"abc") == b"3" and len(new) == 2
+    assert b"ab" in new and b"a" not in new
+
+
+def test_unchanged_writes_and_absent_deletes_keep_the_root() -> None:
+    old = StateTrie.from_items({b"a": b"1", b"b": b"2"})
+    root = old.root
+    new = old.apply({b"a": b"1", b"zz": None})
+    assert new.root == root
+    assert len(new) == 2
+
+
+def test_empty_values_are_present() -> None:
+    trie = StateTrie.empty().apply({b"k": b""})
+    assert trie.get(b"k") == b""
+    assert len(trie) == 1
+    assert trie.root != EMPTY_ROOT
+    assert trie.root == trie_root({b"k": b""})
+
+
+def test_deep_chain_of_prefix_keys_has_no_recursion_limit() -> None:
+    items = {b"\x01" * i: b"v" for i in range(1500)}
+    trie = StateTrie.from_items(items)
+    assert trie.root == trie_root(items)
+    assert trie.apply({b"\x01" * 700: None}).root == trie_root(
+        {k: v for k, v in items.items() if len(k) != 700}
+    )
