@@ -1,5 +1,27 @@
-"""phala_agents.client."""
+"""phala_agents.client: the typed chain client (``ChainClient``) and sealed prompts."""
 
+from phala_agents.client._client import (
+    DEFAULT_TIMEOUT,
+    ChainClient,
+    PreparedCall,
+    StorageEntry,
+    UnknownEntry,
+)
+from phala_agents.client._descriptors import Descriptors, PalletDescriptor
+from phala_agents.client._keys import DEV_PHRASE, is_dev_chain, is_dev_uri, keypair_from_uri
+from phala_agents.client._nonce import NonceManager
+from phala_agents.client._result import (
+    AccountBalance,
+    ChainStatus,
+    Event,
+    ExtrinsicResult,
+    Head,
+    PaymentInfo,
+    SignedExtrinsic,
+    StoragePage,
+)
+from phala_agents.client._types import At, JsonValue, WaitFor
+from phala_agents.client._watch import WatchOutcome, submit_and_watch
 from phala_agents.client.keystore import (
     KeyInfo,
     Keystore,
@@ -20,18 +42,43 @@ from phala_agents.client.sealing import (
 )
 
 __all__: list[str] = [
+    "AccountBalance",
+    "At",
+    "ChainClient",
+    "ChainStatus",
     "ClusterKey",
+    "DEFAULT_TIMEOUT",
+    "DEV_PHRASE",
+    "Descriptors",
+    "Event",
+    "ExtrinsicResult",
+    "Head",
+    "JsonValue",
     "KeyInfo",
     "Keystore",
     "NewKey",
+    "NonceManager",
+    "PalletDescriptor",
+    "PaymentInfo",
+    "PreparedCall",
     "SealedBlob",
     "Secret",
+    "SignedExtrinsic",
+    "StorageEntry",
+    "StoragePage",
+    "UnknownEntry",
+    "WaitFor",
+    "WatchOutcome",
     "decode_keystore_json",
     "default_keystore_dir",
     "encode_keystore_json",
+    "is_dev_chain",
+    "is_dev_uri",
+    "keypair_from_uri",
     "open_prompt",
     "prompt_aad",
     "prompt_commitment",
     "resolve_signer",
     "seal_prompt",
+    "submit_and_watch",
 ]
