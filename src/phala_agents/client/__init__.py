@@ -42,13 +42,13 @@ from phala_agents.client.sealing import (
 )
 
 __all__: list[str] = [
+    "DEFAULT_TIMEOUT",
+    "DEV_PHRASE",
     "AccountBalance",
     "At",
     "ChainClient",
     "ChainStatus",
     "ClusterKey",
-    "DEFAULT_TIMEOUT",
-    "DEV_PHRASE",
     "Descriptors",
     "Event",
     "ExtrinsicResult",
