@@ -21,7 +21,8 @@ Our exception hierarchy::
     │   ├── ReportFormatError           parse: the bytes are not a well-formed report/quote
     │   ├── VerificationError           verify: a signature, chain, CRL or binding does not hold
     │   ├── CollateralUnavailable       verify: collateral could not be fetched/found (fail-open point)
-    │   └── PolicyError                 validate: every violation, not only the first
+    │   ├── PolicyError                 validate: every violation, not only the first
+    │   └── EvidenceUnavailable         in-guest: no TEE interface answered (configfs-tsm, /dev/*-guest)
     ├── AgentDefinitionError            a bad agent.toml (with line numbers)
     ├── KeystoreError                   keys: wrong password, unknown key, bad file
     ├── SealingError                    a sealed prompt does not open: wrong key, context or bytes
@@ -173,6 +174,10 @@ class VerificationError(AttestationError):
 
 class CollateralUnavailable(AttestationError):
     """Verify stage: collateral (certificates, CRLs, TCB info) could not be obtained."""
+
+
+class EvidenceUnavailable(AttestationError):
+    """In-guest: no TEE interface (configfs-tsm, ``/dev/sev-guest``, ``/dev/tdx_guest``) gave evidence."""
 
 
 class PolicyError(AttestationError):
