@@ -12,6 +12,7 @@ from phala_agents.cli import _common
 from phala_agents.cli import attest as attest_commands
 from phala_agents.cli import chain as chain_commands
 from phala_agents.cli import demo as demo_commands
+from phala_agents.cli import keys as keys_commands
 from phala_agents.cli import node as node_commands
 
 app = typer.Typer(
@@ -49,5 +50,5 @@ def root(
     _common.set_debug(debug)
 
 
-for _module in (node_commands, chain_commands, attest_commands, demo_commands):
+for _module in (node_commands, chain_commands, attest_commands, demo_commands, keys_commands):
     _module.register(app)
