@@ -562,6 +562,19 @@ class ChainClient:
         log.info("extrinsic_included", ok=result.ok, status=result.status, block_hash=result.block_hash)
         return result
 
+    def send(self, extrinsic: SignedExtrinsic) -> str:
+        """Submit without waiting (``author_submitExtrinsic``); returns the extrinsic hash.
+
+        Pool rejections at submission still raise ``RpcError`` (e.g. 1010); later ones are not seen.
+        """
+        self._check_metadata()
+        try:
+            result = self.rpc("author_submitExtrinsic", [extrinsic.hex])
+        except RpcError:
+            self.nonces.reset(extrinsic.signer)
+            raise
+        return str(result)
+
     def sign_and_submit(
         self,
         pallet: str,
