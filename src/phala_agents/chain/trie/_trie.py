@@ -368,22 +368,43 @@ class StateTrie:
                 off += 1
         return sorted(out)
 
-    def items(self) -> Iterator[tuple[bytes, bytes]]:
-        """Every ``(key, value)`` in key order."""
-        if self._root is None:
+    def items(self, prefix: bytes = b"", *, after: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """The ``(key, value)`` pairs whose key starts with ``prefix``, in key order; with
+        ``after``, only keys greater than it (the paging of ``state_getKeysPaged``). Subtrees that
+        lie wholly before ``after`` are skipped, not walked."""
+        want = bytes(prefix).hex()
+        skip = None if after is None else bytes(after).hex()
+        node = self._root
+        base = ""  # the nibbles above `node`
+        # Descend to the subtree that holds every key with the prefix.
+        while node is not None:
+            full = base + node.path
+            if full.startswith(want):
+                break
+            if not want.startswith(full) or node.children is None:
+                return
+            base = full + want[len(full)]
+            node = node.children[NIBBLE_INDEX[want[len(full)]]]
+        if node is None:
             return
-        stack: list[tuple[str, _Node]] = [("", self._root)]
+        stack: list[tuple[str, _Node]] = [(base, node)]
         while stack:
-            prefix, node = stack.pop()
-            path = prefix + node.path
-            if node.value is not None:
-                yield bytes.fromhex(path), node.value
+            base, node = stack.pop()
+            full = base + node.path
+            own = True
+            if skip is not None:
+                if skip.startswith(full):
+                    own = False  # this node's own key is `skip` or a prefix of it
+                elif full < skip:
+                    continue  # every key below starts with `full`, so sorts before `skip`
+            if own and node.value is not None:
+                yield bytes.fromhex(full), node.value
             children = node.children
             if children is not None:
                 for i in range(15, -1, -1):
                     child = children[i]
                     if child is not None:
-                        stack.append((path + HEX_NIBBLE[i], child))
+                        stack.append((full + HEX_NIBBLE[i], child))
 
     def __repr__(self) -> str:
         return f"StateTrie(len={self._len}, root=0x{self.root.hex()})"

@@ -108,3 +108,12 @@ def test_deep_chain_of_prefix_keys_has_no_recursion_limit() -> None:
     assert trie.apply({b"\x01" * 700: None}).root == trie_root(
         {k: v for k, v in items.items() if len(k) != 700}
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(items=item_sets, prefix=st.one_of(st.just(b""), keys), after=st.one_of(st.none(), keys))
+def test_items_with_prefix_and_after_match_a_sorted_dict(
+    items: dict[bytes, bytes], prefix: bytes, after: bytes | None
+) -> None:
+    want = sorted((k, v) for k, v in items.items() if k.startswith(prefix) and (after is None or k > after))
+    assert list(StateTrie.from_items(items).items(prefix, after=after)) == want
