@@ -1,9 +1,408 @@
-"""`phala-agent attest` commands."""
+"""`phala-agent attest`: show and verify TEE evidence (AMD SEV-SNP reports, Intel TDX/SGX quotes)."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import enum
+import importlib
+import re
+import struct
+from pathlib import Path
+from types import ModuleType
+from typing import Annotated
+
 import typer
+
+from phala_agents.attestation import sev
+from phala_agents.attestation.kds import KdsClient
+from phala_agents.attestation.simulated import SimulatedSnp
+from phala_agents.attestation.trust import (
+    CachingGetter,
+    FixedClock,
+    HttpxGetter,
+    OfflineGetter,
+    SystemClock,
+    TrustedRoots,
+)
+from phala_agents.cli import _output
+from phala_agents.cli._common import JsonOpt, handle_errors
+from phala_agents.cli._errors import EXIT_COLLATERAL, EXIT_POLICY, EXIT_SIGNATURE
+from phala_agents.errors import CollateralUnavailable, ReportFormatError
+
+CUSTOM_ROOTS = "custom-roots"
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "phala-agents" / "kds"
+
+_EXIT_CODES = (
+    f"Exit codes: 0 ok, 1 failure, 2 usage, {EXIT_SIGNATURE} malformed evidence or a signature/chain/"
+    f"time-window failure, {EXIT_COLLATERAL} collateral unavailable (certificate, CRL, TCB info), "
+    f"{EXIT_POLICY} authentic but rejected by the policy."
+)
+
+_VERIFY_HELP = (
+    f"Verify evidence: the signature, the vendor chain at --at (default now), then the policy.\n\n"
+    f"SNP: the VCEK/VLEK comes from --cert, from --collateral DIR (files named vcek.der, *.vcek.der, "
+    f"*.vlek.der, vcek.pem, ...; or an offline KDS cache written by --online), or from AMD KDS with "
+    f"--online (cached under --cache-dir). Without --policy the default SNP policy applies (debug "
+    f"disallowed). --roots FILE trusts other ARK/ASK bundles instead of AMD's (e.g. the simulated "
+    f'TEE\'s dev-roots.pem); that trust set is named "{CUSTOM_ROOTS}", and a production policy (trust: '
+    f'["amd-production"]) still rejects it.\n\n'
+    f"TDX/SGX: --collateral is the collateral JSON (dcap-qvl QuoteCollateralV3 layout) or a directory "
+    f"holding collateral.json.\n\n"
+    f"{_EXIT_CODES}"
+)
+
+
+class Kind(enum.StrEnum):
+    SNP = "snp"
+    TDX = "tdx"
+    SGX = "sgx"
+
+
+KindOpt = Annotated[
+    Kind | None, typer.Option("--kind", help="Evidence kind (default: detected from the bytes).")
+]
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    group = typer.Typer(
+        name="attest",
+        help="Show and verify TEE evidence (AMD SEV-SNP, Intel TDX and SGX).",
+        no_args_is_help=True,
+    )
+    group.command("verify", help=_VERIFY_HELP)(verify)
+    group.command("show", help="Print every field of a report or quote with its spec name.")(show)
+    group.command("simulate", help=_SIMULATE_HELP)(simulate)
+    app.add_typer(group)
+
+
+# --- input helpers --------------------------------------------------------------------------
+
+
+_HEX_RE = re.compile(rb"^(0x)?[0-9a-fA-F\s]+$")
+
+
+def _read_evidence(path: Path) -> bytes:
+    data = path.read_bytes()
+    # Quotes are often passed around as hex text (e.g. a tappd quote); accept both.
+    if data and _HEX_RE.match(data.strip()):
+        text = re.sub(rb"\s+", b"", data.strip()).removeprefix(b"0x")
+        if len(text) % 2 == 0:
+            return bytes.fromhex(text.decode())
+    return data
+
+
+def detect_kind(raw: bytes) -> Kind:
+    """SNP reports are 1184 bytes with VERSION 2..5 in a u32; DCAP quotes start with a u16 version
+    (3 SGX, 4/5 TDX or SGX by TEE_TYPE at offset 4)."""
+    if len(raw) == sev.abi.REPORT_SIZE and struct.unpack_from("<I", raw)[0] in sev.abi.SUPPORTED_VERSIONS:
+        return Kind.SNP
+    if len(raw) >= 8:
+        version, _key_type, tee_type = struct.unpack_from("<HHI", raw)
+        if version == 3:
+            return Kind.SGX
+        if version in (4, 5):
+            return Kind.TDX if tee_type == 0x81 else Kind.SGX
+    raise ReportFormatError(
+        f"cannot tell the evidence kind: {len(raw)} bytes, neither a 1184-byte SNP report nor a "
+        "DCAP quote (version 3, 4 or 5); pass --kind"
+    )
+
+
+def parse_time(text: str) -> dt.datetime:
+    """ISO-8601 (``2025-01-09T22:14:21Z``) or unix seconds, as an aware UTC datetime."""
+    if text.isdigit():
+        return dt.datetime.fromtimestamp(int(text), dt.UTC)
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"found {text!r}, wanted ISO-8601 like 2025-01-09T22:14:21Z or unix seconds", param_hint="--at"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, enum.Enum):
+        return value.name if isinstance(value, enum.IntEnum) else value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _print_fields(fields: dict[str, object], indent: str = "") -> None:
+    width = max((len(k) for k in fields), default=0)
+    for key, value in fields.items():
+        if isinstance(value, dict):
+            _output.emit_line(f"{indent}{key}:")
+            _print_fields(value, indent + "  ")
+        else:
+            _output.emit_line(f"{indent}{key.ljust(width)}  {value}")
+
+
+def _tdx() -> ModuleType:
+    # Imported lazily: the DCAP verifier is another module's, and `attest show` of an SNP report
+    # should not depend on it.
+    return importlib.import_module("phala_agents.attestation.tdx")
+
+
+def _tdx_attr(name: str) -> object:
+    module = _tdx()
+    value = getattr(module, name, None)
+    if value is None:
+        raise CollateralUnavailable(f"TDX/SGX support: phala_agents.attestation.tdx has no {name} yet")
+    return value
+
+
+# --- show -------------------------------------------------------------------------------------
+
+
+@handle_errors
+def show(
+    file: Annotated[Path, typer.Argument(help="Report or quote (binary or hex text).", exists=True)],
+    *,
+    kind: KindOpt = None,
+    product: Annotated[
+        sev.ProductLine | None,
+        typer.Option("--product", help="SNP product line, to decode TCBs of VERSION 2 reports."),
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    raw = _read_evidence(file)
+    kind = kind or detect_kind(raw)
+    if kind is Kind.SNP:
+        report = sev.parse_report(raw)
+        fields = sev.report_fields(report, product)
+    else:
+        parse_quote = _tdx_attr("parse_quote")
+        quote = parse_quote(raw)  # type: ignore[operator]
+        rendered = _jsonable(quote)
+        fields = rendered if isinstance(rendered, dict) else {"quote": rendered}
+    if json_output:
+        _output.emit_json({"kind": kind.value, "fields": _jsonable(fields)})
+    else:
+        _output.emit_line(f"kind: {kind.value}")
+        _print_fields(fields)
+
+
+# --- verify -------------------------------------------------------------------------------------
+
+
+def _snp_cert_from_dir(directory: Path, signing_key: sev.SigningKey) -> bytes | None:
+    stem = "vcek" if signing_key is sev.SigningKey.VCEK else "vlek"
+    for pattern in (f"{stem}.der", f"{stem}.pem", f"*.{stem}.der", f"*.{stem}.pem", f"*{stem}*.der"):
+        found = sorted(directory.glob(pattern))
+        if found:
+            return found[0].read_bytes()
+    return None
+
+
+def _verify_snp(
+    raw: bytes,
+    *,
+    cert: Path | None,
+    collateral: Path | None,
+    online: bool,
+    cache_dir: Path,
+    roots: list[Path],
+    product: sev.ProductLine | None,
+    crl: Path | None,
+    policy_file: Path | None,
+    at: dt.datetime | None,
+) -> dict[str, object]:
+    report = sev.parse_report(raw)
+    endorsement = cert.read_bytes() if cert else None
+    kds: KdsClient | None = None
+    if collateral is not None:
+        if endorsement is None and collateral.is_dir():
+            endorsement = _snp_cert_from_dir(collateral, report.signing_key)
+        kds = KdsClient(getter=CachingGetter(directory=collateral, inner=OfflineGetter(), offline=True))
+    elif online:
+        kds = KdsClient(getter=CachingGetter(directory=cache_dir, inner=HttpxGetter()))
+    trusted = (
+        TrustedRoots.from_pem(CUSTOM_ROOTS, [p.read_bytes() for p in roots])
+        if roots
+        else TrustedRoots.amd_production()
+    )
+    options = sev.VerifyOptions(
+        roots=trusted,
+        kds=kds,
+        clock=FixedClock(at) if at else SystemClock(),
+        product=product,
+        crl=crl.read_bytes() if crl else None,
+    )
+    policy = sev.load_policy(policy_file.read_text()) if policy_file else sev.Policy()
+    verified = sev.verify_report(report, options, endorsement=endorsement)
+    sev.validate_report(verified, policy)
+    ark, inter, leaf = verified.chain_sha256
+    return {
+        "ok": True,
+        "kind": "snp",
+        "product": str(verified.product),
+        "signing_key": verified.signing_key.name,
+        "trust": verified.trust,
+        "verified_at": verified.verified_at.isoformat(),
+        "policy": str(policy_file) if policy_file else "default",
+        "chain_sha256": {"ark": ark, "intermediate": inter, "leaf": leaf},
+        "version": report.version,
+        "vmpl": report.vmpl,
+        "measurement": report.measurement.hex(),
+        "report_data": report.report_data.hex(),
+        "host_data": report.host_data.hex(),
+        "reported_tcb": sev.decode_tcb(report.reported_tcb, verified.product).components(),
+    }
+
+
+def _verify_dcap(
+    raw: bytes, kind: Kind, *, collateral: Path | None, policy_file: Path | None, at: dt.datetime | None
+) -> dict[str, object]:
+    if collateral is None:
+        raise CollateralUnavailable("TDX/SGX: pass --collateral FILE (collateral JSON) or a directory")
+    path = collateral / "collateral.json" if collateral.is_dir() else collateral
+    if not path.is_file():
+        raise CollateralUnavailable(f"TDX/SGX: no collateral at {path}")
+    load_collateral = _tdx_attr("load_collateral")
+    verify_quote = _tdx_attr("verify_quote")
+    options_cls = _tdx_attr("VerifyOptions")
+    coll = load_collateral(path.read_text())  # type: ignore[operator]
+    options = options_cls(now=at) if at else options_cls()  # type: ignore[operator]
+    verified = verify_quote(raw, coll, options)  # type: ignore[operator]
+    if policy_file is not None:
+        load_policy = _tdx_attr("load_policy")
+        validate_quote = _tdx_attr("validate_quote")
+        validate_quote(verified, load_policy(policy_file.read_text()))  # type: ignore[operator]
+    status = verified.status
+    return {
+        "ok": True,
+        "kind": kind.value,
+        "status": status.value if isinstance(status, enum.Enum) else str(status),
+        "advisory_ids": list(verified.advisory_ids),
+        "policy": str(policy_file) if policy_file else "none (TCB status reported, not judged)",
+        "verified_at": at.isoformat() if at else "now",
+    }
+
+
+@handle_errors
+def verify(
+    file: Annotated[Path, typer.Argument(help="Report or quote (binary or hex text).", exists=True)],
+    *,
+    kind: KindOpt = None,
+    cert: Annotated[
+        Path | None,
+        typer.Option("--cert", help="SNP: the VCEK or VLEK certificate (DER or PEM).", exists=True),
+    ] = None,
+    collateral: Annotated[
+        Path | None,
+        typer.Option(
+            "--collateral", help="Offline collateral: a directory (SNP, TDX) or a JSON file (TDX/SGX)."
+        ),
+    ] = None,
+    online: Annotated[
+        bool, typer.Option("--online", help="SNP: fetch missing collateral from AMD KDS.")
+    ] = False,
+    cache_dir: Annotated[
+        Path, typer.Option("--cache-dir", help="Where --online keeps what it fetched.")
+    ] = DEFAULT_CACHE_DIR,
+    roots: Annotated[
+        list[Path] | None,
+        typer.Option("--roots", help="SNP: trust these ARK/ASK PEM bundles instead of AMD's.", exists=True),
+    ] = None,
+    product: Annotated[
+        sev.ProductLine | None,
+        typer.Option("--product", help="SNP: the expected product line (needed to fetch for VERSION 2)."),
+    ] = None,
+    crl: Annotated[
+        Path | None, typer.Option("--crl", help="SNP: an ARK-signed CRL to check (DER or PEM).", exists=True)
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Policy file (JSON; see attestation/policies/).", exists=True),
+    ] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="Verify at this time (ISO-8601 or unix seconds); default now.")
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    if collateral is not None and online:
+        raise typer.BadParameter("pass either --collateral or --online, not both", param_hint="--online")
+    when = parse_time(at) if at else None
+    raw = _read_evidence(file)
+    kind = kind or detect_kind(raw)
+    if kind is Kind.SNP:
+        try:
+            result = _verify_snp(
+                raw,
+                cert=cert,
+                collateral=collateral,
+                online=online,
+                cache_dir=cache_dir,
+                roots=roots or [],
+                product=product,
+                crl=crl,
+                policy_file=policy,
+                at=when,
+            )
+        except sev.PolicyFileError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--policy") from None
+    else:
+        result = _verify_dcap(raw, kind, collateral=collateral, policy_file=policy, at=when)
+    if json_output:
+        _output.emit_json(result)
+        return
+    if kind is Kind.SNP:
+        _output.emit_line(
+            f"OK: SEV-SNP report verified ({result['product']}, {result['signing_key']}, "
+            f"trust {result['trust']}) at {result['verified_at']}; policy {result['policy']} passed"
+        )
+    else:
+        _output.emit_line(
+            f"OK: {kind.value.upper()} quote verified, TCB status {result['status']}"
+            + (f", advisories {', '.join(result['advisory_ids'])}" if result["advisory_ids"] else "")  # type: ignore[arg-type]
+        )
+
+
+# --- simulate ---------------------------------------------------------------------------------
+
+_SIMULATE_HELP = (
+    "Write a simulated SEV-SNP report for development (dev roots, never AMD's).\n\n"
+    "The report has the real format and is signed by a freshly generated ARK -> ASK -> VCEK "
+    "hierarchy; OUT_DIR gets report.bin, vcek.der and dev-roots.pem. Verify it with: attest verify "
+    "OUT_DIR/report.bin --cert OUT_DIR/vcek.der --roots OUT_DIR/dev-roots.pem --policy "
+    "attestation/policies/dev-simulated.json. AMD's roots and the production policy reject it."
+)
+
+
+@handle_errors
+def simulate(
+    out_dir: Annotated[Path, typer.Argument(help="Directory to write report.bin, vcek.der, dev-roots.pem.")],
+    *,
+    report_data: Annotated[str, typer.Option("--report-data", help="Up to 64 bytes, hex, zero-padded.")] = "",
+    product: Annotated[sev.ProductLine, typer.Option("--product", help="Product line to simulate.")] = (
+        sev.ProductLine.MILAN
+    ),
+    vmpl: Annotated[int, typer.Option("--vmpl", min=0, max=3, help="VMPL of the report.")] = 0,
+    debug: Annotated[bool, typer.Option("--debug", help="Set the guest policy DEBUG bit.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    try:
+        data = bytes.fromhex(report_data)
+    except ValueError:
+        raise typer.BadParameter(f"found {report_data!r}, wanted hex", param_hint="--report-data") from None
+    if len(data) > 64:
+        raise typer.BadParameter(f"found {len(data)} bytes, wanted at most 64", param_hint="--report-data")
+    sim = SimulatedSnp.generate(product=product)
+    policy = sev.abi.POLICY_RESERVED_MUST_BE_ONE | sev.abi.POLICY_SMT | (sev.abi.POLICY_DEBUG if debug else 0)
+    report = sim.report(report_data=data.ljust(64, b"\x00"), vmpl=vmpl, policy=policy)
+    paths = sim.save(out_dir, report)
+    if json_output:
+        _output.emit_json({k: str(v) for k, v in paths.items()})
+    else:
+        for name, path in paths.items():
+            _output.emit_line(f"{name}: {path}")
