@@ -176,67 +176,103 @@ def _delete(root: _Node | None, k: str, owner: object) -> tuple[_Node | None, bo
     return new_root, True
 
 
-def _encode(node: _Node, threshold: int | None) -> bytes:
-    """Encode a node whose children are already encoded."""
+# Header bytes by nibble count for the counts of real keys (up to 64-byte keys); past the table,
+# `header` computes them.
+_LEAF_HEADERS: Final = [header(LEAF, n) for n in range(130)]
+_HASHED_LEAF_HEADERS: Final = [header(HASHED_VALUE_LEAF, n) for n in range(130)]
+
+# State version 0 never hashes a value: a threshold no value reaches.
+_NEVER: Final = 1 << 62
+
+
+def _seal_leaf(node: _Node, threshold: int) -> None:
     path = node.path
     n = len(path)
     partial = bytes.fromhex("0" + path if n & 1 else path)
     value = node.value
-    children = node.children
-    if children is None:
-        assert value is not None
-        if threshold is not None and len(value) >= threshold:
-            return header(HASHED_VALUE_LEAF, n) + partial + blake2_256(value)
-        return header(LEAF, n) + partial + compact_length(len(value)) + value
+    assert value is not None
+    if len(value) >= threshold:
+        head = _HASHED_LEAF_HEADERS[n] if n < 130 else header(HASHED_VALUE_LEAF, n)
+        enc = head + partial + blake2_256(value)
+    else:
+        head = _LEAF_HEADERS[n] if n < 130 else header(LEAF, n)
+        enc = head + partial + compact_length(len(value)) + value
+    node.enc = enc
+    if len(enc) >= HASH_LENGTH:
+        node.digest = blake2_256(enc)
+
+
+def _seal_branch(node: _Node, children: list[_Node | None], threshold: int) -> None:
+    """Encode and hash a branch whose children are sealed."""
+    path = node.path
+    n = len(path)
+    partial = bytes.fromhex("0" + path if n & 1 else path)
+    value = node.value
     bitmap = 0
     parts: list[bytes] = []
     for i, child in enumerate(children):
         if child is not None:
             bitmap |= 1 << i
-            enc = child.enc
-            assert enc is not None
-            if child.digest is None:  # shorter than a hash: the child is inlined
+            digest = child.digest
+            if digest is None:  # shorter than a hash: the child is inlined
+                enc = child.enc
+                assert enc is not None
                 parts.append(compact_length(len(enc)))
                 parts.append(enc)
             else:
                 parts.append(b"\x80")  # compact(32)
-                parts.append(child.digest)
+                parts.append(digest)
     bits = bytes((bitmap & 0xFF, bitmap >> 8))
     if value is None:
         head = header(BRANCH_NO_VALUE, n) + partial + bits
-    elif threshold is not None and len(value) >= threshold:
+    elif len(value) >= threshold:
         head = header(HASHED_VALUE_BRANCH, n) + partial + bits + blake2_256(value)
     else:
         head = header(BRANCH_WITH_VALUE, n) + partial + bits + compact_length(len(value)) + value
-    return head + b"".join(parts)
+    enc = head + b"".join(parts)
+    node.enc = enc
+    if len(enc) >= HASH_LENGTH:
+        node.digest = blake2_256(enc)
 
 
-def _seal(root: _Node, threshold: int | None) -> None:
-    """Compute the missing encodings and hashes below ``root``, children first, without recursion
-    (a chain of keys that are prefixes of each other can be deeper than Python's stack)."""
+def _seal(root: _Node, threshold: int) -> None:
+    """Compute the missing encodings and hashes below ``root``, children first.
+
+    Leaves are sealed as their parent's children are scanned; only branches go on the explicit
+    stack, so there is no recursion (a chain of keys that are prefixes of each other can be deeper
+    than Python's stack). Sealed nodes are skipped: that is what keeps a block's cost to its paths.
+    """
     if root.enc is not None:
+        return
+    if root.children is None:
+        _seal_leaf(root, threshold)
         return
     stack = [root]
     while stack:
         node = stack[-1]
         children = node.children
-        if children is not None:
-            pending = [c for c in children if c is not None and c.enc is None]
-            if pending:
-                stack.extend(pending)
-                continue
+        assert children is not None
+        pending = None
+        for child in children:
+            if child is not None and child.enc is None:
+                if child.children is None:
+                    _seal_leaf(child, threshold)
+                elif pending is None:
+                    pending = [child]
+                else:
+                    pending.append(child)
+        if pending is not None:
+            stack.extend(pending)
+            continue
         stack.pop()
-        enc = _encode(node, threshold)
-        node.enc = enc
-        if len(enc) >= HASH_LENGTH:
-            node.digest = blake2_256(enc)
+        _seal_branch(node, children, threshold)
 
 
-def _threshold(state_version: StateVersion) -> int | None:
+def _threshold(state_version: StateVersion) -> int:
     if state_version == 1:
         return V1_VALUE_THRESHOLD
     if state_version == 0:
-        return None
+        return _NEVER
     raise ValueError(f"state_version is {state_version!r}, wanted 0 or 1")
 
 
