@@ -31,12 +31,21 @@ if [ ! -x "$BIN" ]; then
     fi
     # Static libs so the one binary can be copied out of the build tree. The UI, curl and OpenSSL
     # are off: LLAMA_USE_PREBUILT_UI would download at build time, and nothing here needs TLS.
+    # GGML_NATIVE is off, with an explicit x86-64-v3 instruction set (AVX2/FMA/F16C/BMI2): a native
+    # build on a Xeon with AMX compiles ggml's AMX kernels, which segfault in the first matmul
+    # when the (virtual) machine does not grant AMX tile state; v3 also runs on any recent x86.
     cmake -S "$SRC/vendor/llama.cpp" -B "$BUILD" \
         -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
         -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON \
         -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF \
-        -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF >"$ROOT/cmake-configure.log"
-    cmake --build "$BUILD" --target llama-server -j"$JOBS" >"$ROOT/cmake-build.log"
+        -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF \
+        -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
+        -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
+        >"$ROOT/cmake-configure.log" 2>&1 \
+        || { tail -n 30 "$ROOT/cmake-configure.log" >&2; exit 1; }
+    echo "building llama-server (a few minutes on 2 cores; log in $ROOT/cmake-build.log)" >&2
+    cmake --build "$BUILD" --target llama-server -j"$JOBS" >"$ROOT/cmake-build.log" 2>&1 \
+        || { tail -n 30 "$ROOT/cmake-build.log" >&2; exit 1; }
     cp "$BUILD/bin/llama-server" "$BIN.tmp"
     mv "$BIN.tmp" "$BIN"
     echo "built $BIN"

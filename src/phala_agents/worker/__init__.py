@@ -2,23 +2,43 @@
 
 from phala_agents.worker.ledger import Ledger, LedgerReceipt, ReceiptState
 from phala_agents.worker.meter import CallerId, Charge, GasMeter, Prices, Reservation, Usage
+from phala_agents.worker.model_server import ModelServer, find_llama_server, find_model
 from phala_agents.worker.tokens import (
     estimate_prompt_tokens,
     estimate_text_tokens,
     install_tiktoken_cache,
 )
+from phala_agents.worker.upstream import (
+    ChatRequest,
+    ChatStream,
+    CompletionResult,
+    Secret,
+    StreamResult,
+    UpstreamClient,
+    UpstreamModel,
+)
 
 __all__ = [
     "CallerId",
     "Charge",
+    "ChatRequest",
+    "ChatStream",
+    "CompletionResult",
     "GasMeter",
     "Ledger",
     "LedgerReceipt",
+    "ModelServer",
     "Prices",
     "ReceiptState",
     "Reservation",
+    "Secret",
+    "StreamResult",
+    "UpstreamClient",
+    "UpstreamModel",
     "Usage",
     "estimate_prompt_tokens",
     "estimate_text_tokens",
+    "find_llama_server",
+    "find_model",
     "install_tiktoken_cache",
 ]
