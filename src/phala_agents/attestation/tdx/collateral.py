@@ -33,16 +33,19 @@ class Collateral:
     qe_identity_issuer_chain: bytes  # PEM
     qe_identity: bytes  # exact signed JSON
     qe_identity_signature: bytes  # raw r||s
-    fingerprint: bytes = field(default=b"", compare=False)
+    # Always computed from the fields (init=False, so ``dataclasses.replace`` cannot carry a stale one
+    # into a modified copy: the verification cache trusts it as the content's identity).
+    fingerprint: bytes = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not self.fingerprint:
-            h = hashlib.sha256()
-            for name in (*_PEM_KEYS, *_HEX_KEYS, *_TEXT_KEYS):
-                value: bytes = getattr(self, name)
-                h.update(len(value).to_bytes(8, "little"))
-                h.update(value)
-            object.__setattr__(self, "fingerprint", h.digest())
+        h = hashlib.sha256()
+        for name in (*_PEM_KEYS, *_HEX_KEYS, *_TEXT_KEYS):
+            value = getattr(self, name)
+            if not isinstance(value, bytes):
+                raise TypeError(f"Collateral.{name} must be bytes, got {type(value).__name__}")
+            h.update(len(value).to_bytes(8, "little"))
+            h.update(value)
+        object.__setattr__(self, "fingerprint", h.digest())
 
 
 def load_collateral(json_text: str | bytes) -> Collateral:

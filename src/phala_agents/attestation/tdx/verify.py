@@ -481,7 +481,8 @@ class _PckState:
     windows: tuple[_Window, ...]
 
 
-def _build_pck_state(pem: bytes, state: _CollateralState, roots: _Roots) -> _PckState:
+def _build_pck_state(pem: bytes, state: _CollateralState | None, roots: _Roots) -> _PckState:
+    """The PCK chain leaf -> PCK CA -> trusted root; with collateral, also revocation by both CRLs."""
     certs = _pem_chain(pem, "PCK certificate chain")
     if len(certs) != 3:
         raise VerificationError(
@@ -490,13 +491,17 @@ def _build_pck_state(pem: bytes, state: _CollateralState, roots: _Roots) -> _Pck
     leaf, ca, chain_root = certs
     if chain_root.public_bytes(_DER) not in roots.ders:
         raise VerificationError("PCK certificate chain does not end in a trusted root")
-    root = state.root
+    root_der = chain_root.public_bytes(_DER)
+    root = next(r for r in roots.certs if r.public_bytes(_DER) == root_der)
     _issued_by(ca, root, "PCK CA certificate", roots.preverified if root is roots.certs[0] else frozenset())
     _issued_by(leaf, ca, "PCK certificate")
-    _not_revoked(state.root_crl, ca, "PCK CA")
-    # webpki (dcap-qvl) denies unknown revocation status: the PCK CRL must be the leaf issuer's.
-    _crl_signed(state.pck_crl_der, ca, "PCK CRL")
-    _not_revoked(state.pck_crl, leaf, "PCK")
+    if state is not None:
+        if state.root is not root:
+            raise VerificationError("Root CA CRL is not the CRL of the PCK chain's root")
+        _not_revoked(state.root_crl, ca, "PCK CA")
+        # webpki (dcap-qvl) denies unknown revocation status: the PCK CRL must be the leaf issuer's.
+        _crl_signed(state.pck_crl_der, ca, "PCK CRL")
+        _not_revoked(state.pck_crl, leaf, "PCK")
     raw = find_sgx_extension(leaf.tbs_certificate_bytes)
     ext = parse_pck_extension(raw)
     tbs = ca.tbs_certificate_bytes
@@ -564,24 +569,7 @@ def _check_qe_identity(q: Quote, qe: QeIdentity) -> TcbResult:
     return match_qe_tcb(r.isv_svn, qe.tcb_levels, "QE report")
 
 
-def verify_quote(raw: bytes, collateral: Collateral, options: VerifyOptions) -> VerifiedQuote:
-    """Verify ``raw`` with ``collateral`` at ``options.now``.
-
-    Raises ReportFormatError (not a quote), CollateralUnavailable (the quote carries no PCK chain, so
-    collateral-side PCK certificates would be needed), VerificationError (anything that does not hold).
-    """
-    now = _now(options.now)
-    quote = parse_quote(raw)
-    _check_header(quote)
-    roots = _roots(options.trusted_roots)
-    cache = options.cache
-
-    state = _cached(
-        cache,
-        b"C" + collateral.fingerprint + roots.fingerprint,
-        lambda: _build_collateral_state(collateral, roots),
-    )
-    _check_windows(state.windows, now)
+def _check_collateral_kind(quote: Quote, state: _CollateralState) -> None:
     tcb_info, qe_identity = state.tcb_info, state.qe_identity
     if quote.is_tdx:
         if tcb_info.id != "TDX" or tcb_info.version < 3:
@@ -598,20 +586,45 @@ def verify_quote(raw: bytes, collateral: Collateral, options: VerifyOptions) -> 
         if qe_identity.id != "QE" or qe_identity.version != 2:
             raise VerificationError(f"QE Identity id is {qe_identity.id}. Expect QE for an SGX quote")
 
+
+def verify_quote(raw: bytes, collateral: Collateral | None, options: VerifyOptions) -> VerifiedQuote:
+    """Verify ``raw`` with ``collateral`` at ``options.now``.
+
+    Raises ReportFormatError (not a quote), VerificationError (anything that does not hold), and
+    CollateralUnavailable when ``collateral`` is None (after checking everything that needs none: both
+    signatures, the QE binding and the PCK chain without revocation) or when the quote carries no PCK
+    chain. CollateralUnavailable is the fail-open point: the evidence itself was not found bad.
+    """
+    now = _now(options.now)
+    quote = parse_quote(raw)
+    _check_header(quote)
+    roots = _roots(options.trusted_roots)
+    cache = options.cache
+
+    state: _CollateralState | None = None
+    if collateral is not None:
+        coll = collateral
+        state = _cached(
+            cache, b"C" + coll.fingerprint + roots.fingerprint, lambda: _build_collateral_state(coll, roots)
+        )
+        _check_windows(state.windows, now)
+        _check_collateral_kind(quote, state)
+
     if quote.pck_cert_data_type != CERT_TYPE_PCK_CHAIN:
         raise CollateralUnavailable(
             f"quote PCK certification data type is {quote.pck_cert_data_type}. Expect 5 (PCK chain); "
             "other types need the PCK certificate from a PCS"
         )
     pem = quote.pck_chain_pem
+    fp = collateral.fingerprint if collateral is not None else b"-"
     pck = _cached(
         cache,
-        b"P" + hashlib.sha256(pem).digest() + collateral.fingerprint + roots.fingerprint,
+        b"P" + hashlib.sha256(pem).digest() + fp + roots.fingerprint,
         lambda: _build_pck_state(pem, state, roots),
     )
     _check_windows(pck.windows, now)
 
-    # Per quote, always: QE report signature, binding, QE identity, quote signature, TCB.
+    # Per quote, always: QE report signature, binding, quote signature, QE identity, TCB.
     _verify_p256(pck.leaf_key, quote.qe_report_signature, quote.qe_report_raw, "QE report (by the PCK)")
     digest = hashlib.sha256(quote.attestation_key + quote.qe_auth_data).digest()
     rd = quote.qe_report.report_data
@@ -620,7 +633,6 @@ def verify_quote(raw: bytes, collateral: Collateral, options: VerifyOptions) -> 
             f"QE report field REPORT_DATA is {rd.hex()}. Expect SHA-256(attestation key || QE auth data) "
             f"= {digest.hex()} followed by 32 zero bytes (QE report hash mismatch)"
         )
-    qe_status = _check_qe_identity(quote, qe_identity)
     try:
         ak = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + quote.attestation_key)
     except ValueError as exc:
@@ -628,6 +640,14 @@ def verify_quote(raw: bytes, collateral: Collateral, options: VerifyOptions) -> 
     _verify_p256(ak, quote.signature, quote.signed_region, "quote (ISV enclave report)")
 
     ext = pck.ext
+    if state is None:
+        raise CollateralUnavailable(
+            "no collateral: the quote and QE report signatures, the QE binding and the PCK chain hold, "
+            "but the TCB status needs TCB Info, QE Identity and CRLs for FMSPC "
+            f"{ext.fmspc.hex().upper()}"
+        )
+    tcb_info, qe_identity = state.tcb_info, state.qe_identity
+    qe_status = _check_qe_identity(quote, qe_identity)
     if ext.fmspc != tcb_info.fmspc:
         raise VerificationError(
             f"PCK FMSPC is {ext.fmspc.hex().upper()}. "
