@@ -22,6 +22,16 @@ from phala_agents.client._result import (
 )
 from phala_agents.client._types import At, JsonValue, WaitFor
 from phala_agents.client._watch import WatchOutcome, submit_and_watch
+from phala_agents.client.agent_file import (
+    Access,
+    AgentDefinition,
+    GenerationDefaults,
+    Prices,
+    format_amount,
+    load_agent_file,
+    parse_agent_toml,
+    parse_amount,
+)
 from phala_agents.client.keystore import (
     KeyInfo,
     Keystore,
@@ -44,7 +54,9 @@ from phala_agents.client.sealing import (
 __all__: list[str] = [
     "DEFAULT_TIMEOUT",
     "DEV_PHRASE",
+    "Access",
     "AccountBalance",
+    "AgentDefinition",
     "At",
     "ChainClient",
     "ChainStatus",
@@ -52,6 +64,7 @@ __all__: list[str] = [
     "Descriptors",
     "Event",
     "ExtrinsicResult",
+    "GenerationDefaults",
     "Head",
     "JsonValue",
     "KeyInfo",
@@ -61,6 +74,7 @@ __all__: list[str] = [
     "PalletDescriptor",
     "PaymentInfo",
     "PreparedCall",
+    "Prices",
     "SealedBlob",
     "Secret",
     "SignedExtrinsic",
@@ -72,10 +86,14 @@ __all__: list[str] = [
     "decode_keystore_json",
     "default_keystore_dir",
     "encode_keystore_json",
+    "format_amount",
     "is_dev_chain",
     "is_dev_uri",
     "keypair_from_uri",
+    "load_agent_file",
     "open_prompt",
+    "parse_agent_toml",
+    "parse_amount",
     "prompt_aad",
     "prompt_commitment",
     "resolve_signer",
