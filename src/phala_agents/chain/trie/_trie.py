@@ -12,6 +12,7 @@ when ``root`` or ``read_proof`` asks, so a node rewritten several times in one b
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Final, Literal
 
@@ -277,11 +278,53 @@ def _threshold(state_version: StateVersion) -> int:
 
 
 def _build(items: Mapping[bytes, bytes], owner: object) -> tuple[_Node | None, int]:
-    root: _Node | None = None
-    count = 0
-    for key, value in items.items():
-        root, added = _insert(root, bytes(key).hex(), bytes(value), owner)
-        count += added
+    """Build the trie of ``items`` top-down from the sorted keys.
+
+    The keys under a node form a contiguous run of the sorted list; the node's partial key is the
+    common prefix of the run's first and last key, and each child's run ends where
+    ``bisect`` finds the next nibble. Work is per node, not per key and level. The explicit task
+    list keeps deep prefix chains off Python's stack.
+    """
+    pairs = sorted((bytes(k).hex(), bytes(v)) for k, v in items.items())
+    count = len(pairs)
+    if not count:
+        return None, 0
+    keys = [k for k, _ in pairs]
+    values = [v for _, v in pairs]
+    root = None
+    tasks: list[tuple[int, int, int, _Node | None, int]] = [(0, count, 0, None, 0)]
+    while tasks:
+        lo, hi, depth, parent, slot = tasks.pop()
+        first = keys[lo]
+        if hi - lo == 1:
+            node = _Node(first[depth:], values[lo], None, owner)
+        else:
+            last = keys[hi - 1]
+            end = depth
+            limit = min(len(first), len(last))
+            while end < limit and first[end] == last[end]:
+                end += 1
+            children: list[_Node | None] = [None] * 16
+            node = _Node(first[depth:end], None, children, owner)
+            if len(first) == end:  # a key that is a prefix of the others sorts first
+                node.value = values[lo]
+                lo += 1
+            prefix = first[:end]
+            while lo < hi:
+                nibble = keys[lo][end]
+                # chr(ord + 1) sorts after every key with this nibble and before the next
+                # nibble's ("9" -> ":" lies between "9" and "a").
+                stop = bisect_left(keys, prefix + chr(ord(nibble) + 1), lo, hi)
+                if stop - lo == 1:  # most children are leaves: no task for them
+                    children[NIBBLE_INDEX[nibble]] = _Node(keys[lo][end + 1 :], values[lo], None, owner)
+                else:
+                    tasks.append((lo, stop, end + 1, node, NIBBLE_INDEX[nibble]))
+                lo = stop
+        if parent is None:
+            root = node
+        else:
+            assert parent.children is not None
+            parent.children[slot] = node
     return root, count
 
 
