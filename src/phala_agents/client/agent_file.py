@@ -26,12 +26,16 @@ from phala_agents.errors import AgentDefinitionError
 
 MAX_NAME_BYTES = 64
 MAX_DESCRIPTION_BYTES = 512
-MAX_MODEL_BYTES = 128
+MAX_MODEL_BYTES = 64
 MAX_PROMPT_BYTES = 16 * 1024
 MAX_ALLOWLIST = 64
 MAX_TOOLS = 16
 MAX_TEMPERATURE = 2.0
 MAX_MAX_TOKENS = 2**32 - 1
+DEFAULT_TEMPERATURE = 0.7
+"""Used for the on-chain ``Defaults`` when the file has no ``generation.temperature``."""
+DEFAULT_MAX_TOKENS = 512
+"""Used for the on-chain ``Defaults`` when the file has no ``generation.max_tokens``."""
 U64_MAX = 2**64 - 1
 U128_MAX = 2**128 - 1
 
@@ -69,10 +73,21 @@ _SYNTAX_POS_RE = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GenerationDefaults:
-    """Defaults the worker applies when a call does not set them."""
+    """Defaults the worker applies when a call does not set them (``None``: not in the file)."""
 
     temperature: float | None = None
     max_tokens: int | None = None
+
+    @property
+    def temperature_milli(self) -> int:
+        """The pallet's ``Defaults.temperature_milli`` (0.7 is 700; rounded to milli precision)."""
+        value = DEFAULT_TEMPERATURE if self.temperature is None else self.temperature
+        return round(value * 1000)
+
+    @property
+    def max_tokens_or_default(self) -> int:
+        """The pallet's ``Defaults.max_tokens``."""
+        return DEFAULT_MAX_TOKENS if self.max_tokens is None else self.max_tokens
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -444,3 +444,27 @@ def test_format_amount() -> None:
 
 def test_repr_hides_prompt() -> None:
     assert SECRET_PROMPT not in repr(parse(MINIMAL))
+
+
+def test_limits_match_the_pallet_spec() -> None:
+    spec = REPO / "chain" / "pallets" / "agent_registry.md"
+    if not spec.exists():
+        pytest.skip("chain/pallets/agent_registry.md not present")
+    constants = {
+        m.group(1): int(m.group(2).replace("_", ""))
+        for m in re.finditer(r"^\| `(\w+)` \| ([0-9_]+)", spec.read_text(), flags=re.MULTILINE)
+    }
+    assert constants["MaxNameLen"] == MAX_NAME_BYTES
+    assert constants["MaxDescriptionLen"] == MAX_DESCRIPTION_BYTES
+    assert constants["MaxModelLen"] == MAX_MODEL_BYTES
+    assert constants["MaxPromptLen"] == MAX_PROMPT_BYTES
+    assert constants["MaxSealedPromptLen"] == MAX_PROMPT_BYTES + 16
+    assert constants["MaxTools"] == MAX_TOOLS
+    assert constants["MaxAccessEntries"] == MAX_ALLOWLIST
+
+
+def test_chain_defaults() -> None:
+    assert af.GenerationDefaults().temperature_milli == 700
+    assert af.GenerationDefaults().max_tokens_or_default == af.DEFAULT_MAX_TOKENS
+    assert af.GenerationDefaults(temperature=0.2, max_tokens=9).temperature_milli == 200
+    assert af.GenerationDefaults(temperature=2.0).temperature_milli == 2000
