@@ -161,7 +161,7 @@ def test_import_json_keeps_file_and_password(tmp_path: Path, store: Keystore) ->
 
 
 def test_import_json_substrate_interface_export(store: Keystore) -> None:
-    """substrate-interface writes polkadot.js files too (N=2^15, p=3); ours reads them."""
+    """substrate-interface writes polkadot.js files too (N=2^15, p=1); ours reads them."""
     bob = Keypair.create_from_uri("//Bob")
     exported = bob.export_to_encrypted_json("pw", name="bob")
     assert store.import_json("bob", exported, "pw").address == BOB
