@@ -39,7 +39,8 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        # A typer.BadParameter raised in a command body keeps click's usage exit code 2.
+        except (typer.Exit, typer.Abort, KeyboardInterrupt, typer.BadParameter):
             raise
         except Exception as exc:
             if _debug:
