@@ -42,7 +42,7 @@ EMPTY_ROOT: Final = blake2_256(EMPTY_NODE)
 class _Node:
     """A leaf (``children is None``) or a branch (16 slots, at least one child or a value)."""
 
-    __slots__ = ("children", "digest", "enc", "owner", "path", "value")
+    __slots__ = ("children", "enc", "owner", "path", "ref", "value")
 
     def __init__(
         self,
@@ -56,7 +56,9 @@ class _Node:
         self.children = children
         self.owner = owner  # the apply call that may still mutate this node
         self.enc: bytes | None = None  # cached encoding
-        self.digest: bytes | None = None  # cached hash, only for nodes of 32 bytes or more
+        # Cached reference as the parent encodes it: compact(32) ++ hash, or, for an encoding
+        # shorter than a hash, compact(len) ++ encoding (an inline child).
+        self.ref: bytes | None = None
 
 
 def _own(node: _Node, owner: object) -> _Node:
@@ -182,6 +184,9 @@ def _delete(root: _Node | None, k: str, owner: object) -> tuple[_Node | None, bo
 _LEAF_HEADERS: Final = [header(LEAF, n) for n in range(130)]
 _HASHED_LEAF_HEADERS: Final = [header(HASHED_VALUE_LEAF, n) for n in range(130)]
 
+# compact(n) for the lengths of inline children (below 32).
+_COMPACT_SMALL: Final = [compact_length(n) for n in range(HASH_LENGTH)]
+
 # State version 0 never hashes a value: a threshold no value reaches.
 _NEVER: Final = 1 << 62
 
@@ -199,8 +204,7 @@ def _seal_leaf(node: _Node, threshold: int) -> None:
         head = _LEAF_HEADERS[n] if n < 130 else header(LEAF, n)
         enc = head + partial + compact_length(len(value)) + value
     node.enc = enc
-    if len(enc) >= HASH_LENGTH:
-        node.digest = blake2_256(enc)
+    node.ref = b"\x80" + blake2_256(enc) if len(enc) >= HASH_LENGTH else _COMPACT_SMALL[len(enc)] + enc
 
 
 def _seal_branch(node: _Node, children: list[_Node | None], threshold: int) -> None:
@@ -210,19 +214,13 @@ def _seal_branch(node: _Node, children: list[_Node | None], threshold: int) -> N
     partial = bytes.fromhex("0" + path if n & 1 else path)
     value = node.value
     bitmap = 0
-    parts: list[bytes] = []
+    refs: list[bytes] = []
     for i, child in enumerate(children):
         if child is not None:
             bitmap |= 1 << i
-            digest = child.digest
-            if digest is None:  # shorter than a hash: the child is inlined
-                enc = child.enc
-                assert enc is not None
-                parts.append(compact_length(len(enc)))
-                parts.append(enc)
-            else:
-                parts.append(b"\x80")  # compact(32)
-                parts.append(digest)
+            ref = child.ref
+            assert ref is not None
+            refs.append(ref)
     bits = bytes((bitmap & 0xFF, bitmap >> 8))
     if value is None:
         head = header(BRANCH_NO_VALUE, n) + partial + bits
@@ -230,10 +228,9 @@ def _seal_branch(node: _Node, children: list[_Node | None], threshold: int) -> N
         head = header(HASHED_VALUE_BRANCH, n) + partial + bits + blake2_256(value)
     else:
         head = header(BRANCH_WITH_VALUE, n) + partial + bits + compact_length(len(value)) + value
-    enc = head + b"".join(parts)
+    enc = head + b"".join(refs)
     node.enc = enc
-    if len(enc) >= HASH_LENGTH:
-        node.digest = blake2_256(enc)
+    node.ref = b"\x80" + blake2_256(enc) if len(enc) >= HASH_LENGTH else _COMPACT_SMALL[len(enc)] + enc
 
 
 def _seal(root: _Node, threshold: int) -> None:
@@ -440,9 +437,10 @@ class StateTrie:
                 child = children[NIBBLE_INDEX[k[off]]]
                 if child is None:
                     break
-                if child.digest is not None:
-                    assert child.enc is not None
-                    out.add(child.enc)
+                enc = child.enc
+                assert enc is not None
+                if len(enc) >= HASH_LENGTH:  # stored under its hash, not inlined in the parent
+                    out.add(enc)
                 node = child
                 off += 1
         return sorted(out)
