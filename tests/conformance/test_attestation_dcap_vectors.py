@@ -218,7 +218,7 @@ def test_window_edges(stem: Path, lo: int, hi: int, want_before: str, want_after
 
 
 def test_old_dcap_qvl_example_time_rejected() -> None:
-    with pytest.raises(VerificationError, match="TCB Info .* is not yet valid"):
+    with pytest.raises(VerificationError, match=r"TCB Info .* is not yet valid"):
         verify_quote(_quote(TDX_V4), _coll(TDX_V4), _opts(1750320802))
 
 
@@ -227,7 +227,10 @@ def test_old_dcap_qvl_example_time_rejected() -> None:
 SIG = "quote \\(ISV enclave report\\) signature is invalid"
 QE_SIG = "QE report \\(by the PCK\\) signature is invalid"
 HASH = "QE report hash mismatch"
-CHAIN = "PCK certificate chain|PCK certificate is not signed|PCK CA certificate is not signed|PCK certificate SGX extension"
+CHAIN = (
+    "PCK certificate chain|PCK certificate is not signed|PCK CA certificate is not signed"
+    "|PCK certificate SGX extension"
+)
 
 QUOTE_TAMPERS = [
     # (offset v4, offset v5, want) from tdx/README.md
