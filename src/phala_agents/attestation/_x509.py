@@ -49,6 +49,15 @@ def load_pem_certificates(data: bytes, *, what: str = "certificate chain") -> li
             raise VerificationError(f"{what}: not a well-formed PEM bundle ({exc})") from exc
 
 
+def serial_number(cert: x509.Certificate) -> int:
+    """The serial number; reading it re-emits the serial warning (it is parsed lazily), filtered here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=SERIAL_WARNING_REGEX, category=CryptographyDeprecationWarning
+        )
+        return cert.serial_number
+
+
 def der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(Encoding.DER)
 

@@ -30,7 +30,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from phala_agents.attestation._x509 import common_name, der, load_certificate, load_pem_certificates
+from phala_agents.attestation._x509 import (
+    common_name,
+    der,
+    load_certificate,
+    load_pem_certificates,
+    serial_number,
+)
 from phala_agents.attestation.kds import KdsClient
 from phala_agents.attestation.sev.abi import (
     ECDSA_P384_SHA384,
@@ -325,10 +331,11 @@ def _check_crl(
             f"CRL is stale: next update {crl.next_update_utc.isoformat()}, now {now.isoformat()}"
         )
     for what, cert in checked:
-        revoked = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+        serial = serial_number(cert)
+        revoked = crl.get_revoked_certificate_by_serial_number(serial)
         if revoked is not None:
             raise VerificationError(
-                f"{what} certificate (serial {cert.serial_number:x}) is revoked since "
+                f"{what} certificate (serial {serial:x}) is revoked since "
                 f"{revoked.revocation_date_utc.isoformat()}"
             )
 
