@@ -105,7 +105,13 @@ class UpstreamModel:
     total_timeout: float = 600.0
     max_output_tokens: int = 1024
     max_connections: int = 256
-    max_retries: int = 0
+    # The openai client's retries (connection errors, 408/409/429/5xx, with backoff): one covers a
+    # stale pooled connection. A retried call is billed once, from the answer that arrived.
+    max_retries: int = 1
+    # tiktoken only estimates other models' prompts (SmolLM2: +8% tokens, plus a template system
+    # prompt), so a tiktoken estimate is padded by this margin before it sizes a reservation.
+    estimate_margin_percent: int = 20
+    estimate_overhead_tokens: int = 64
 
     def __post_init__(self) -> None:
         for name in ("connect_timeout", "read_timeout", "total_timeout"):
@@ -180,8 +186,14 @@ class LlamaServerTokenizer:
         self._timeout = timeout
 
     async def _post(self, path: str, body: Mapping[str, object]) -> Mapping[str, object]:
+        url = f"{self._root}{path}"
         try:
-            response = await self._http.post(f"{self._root}{path}", json=body, timeout=self._timeout)
+            try:
+                response = await self._http.post(url, json=body, timeout=self._timeout)
+            except (httpx2.RemoteProtocolError, httpx2.ConnectError, httpx2.ReadError):
+                # A pooled keep-alive connection the server had already closed (llama-server
+                # does this); tokenizing is idempotent, so one retry on a fresh connection.
+                response = await self._http.post(url, json=body, timeout=self._timeout)
         except httpx2.TimeoutException as exc:
             raise UpstreamTimeout(f"tokenizer {path}: no answer within {self._timeout}s") from exc
         except httpx2.HTTPError as exc:
@@ -214,6 +226,10 @@ class LlamaServerTokenizer:
         if not isinstance(tokens, list):
             raise UpstreamError("tokenizer /tokenize: field tokens is missing, wanted a list")
         return len(tokens)
+
+
+def _ceil_percent(value: int, percent: int) -> int:
+    return -(-value * percent // 100)
 
 
 def _wire_messages(request: ChatRequest) -> list[ChatCompletionMessageParam]:
@@ -432,6 +448,24 @@ class UpstreamClient:
     def tokenizer(self, name: str) -> Tokenizer:
         self.model(name)
         return self._tokenizers[name]
+
+    async def estimate_prompt_tokens(self, name: str, request: ChatRequest) -> int:
+        """Prompt tokens for the reservation, before the call.
+
+        Exact with the model's own tokenizer (llama-server renders the template and tokenizes);
+        otherwise the tiktoken estimate plus the model's margin and overhead.
+        """
+        model = self.model(name)
+        tokenizer = self._tokenizers[name]
+        counted = await tokenizer.count_prompt(request.messages)
+        if isinstance(tokenizer, LlamaServerTokenizer):
+            return counted
+        return _ceil_percent(counted, 100 + model.estimate_margin_percent) + model.estimate_overhead_tokens
+
+    def max_output_tokens(self, name: str, request: ChatRequest) -> int:
+        """The output tokens a call may produce: its ``max_tokens`` or the model's default."""
+        model = self.model(name)
+        return request.max_tokens if request.max_tokens is not None else model.max_output_tokens
 
     async def aclose(self) -> None:
         for client in self._clients.values():

@@ -32,6 +32,7 @@ def _client(root: str, scenario: str, *, tokenizer: bool = True, read_timeout: f
                 tokenizer_url=root if tokenizer else None,
                 read_timeout=read_timeout,
                 connect_timeout=2.0,
+                max_retries=0,
             )
         ]
     )
