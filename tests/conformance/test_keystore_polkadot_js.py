@@ -82,7 +82,9 @@ def test_polkadot_js_rejects_wrong_password_for_our_file(tmp_path: Path) -> None
     assert "Unable to decode" in done.stderr
 
 
-@pytest.mark.parametrize(("suri", "address"), [("//Bob", BOB), (DEV_PHRASE + "//Alice", ALICE)])
+@pytest.mark.parametrize(
+    ("suri", "address"), [("//Bob", BOB), (DEV_PHRASE + "//Alice", ALICE)], ids=["dev-uri", "phrase-path"]
+)
 def test_we_import_polkadot_js_file(tmp_path: Path, suri: str, address: str) -> None:
     answer = polkadot_js({"op": "encode", "suri": suri, "password": PASSWORD, "name": "from-js"})
     assert answer["address"] == address
