@@ -2,7 +2,8 @@
 
 One ``node js/trie_roots.js`` process serves the module: roots for seeded random key sets (both
 state versions), roots along chains of incremental updates with deletions, our read proofs decoded
-by its ``decode_proof``, and its proofs (``create_proof``) checked by our verifier.
+by its ``decode_proof``, and its proofs (``create_proof``) checked by our verifier. Plus one
+vector from Substrate itself: the genesis hash of Rococo Asset Hub from its raw chain spec.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from phala_agents.chain.trie import StateTrie, trie_root, verify_read_proof
+from phala_agents.chain.trie import StateTrie, ordered_trie_root, trie_root, verify_read_proof
+from phala_agents.scale import blake2_256, encode_compact
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "js" / "trie_roots.js"
@@ -154,3 +156,36 @@ def test_its_proofs_verify_with_our_verifier(executor: Executor, seed: int) -> N
         wanted = [*rng.sample(sorted(items), min(len(items), 6)), rng.randbytes(32)]
         got = verify_read_proof(root, [bytes.fromhex(x[2:]) for x in nodes], wanted)
         assert got == {k: items.get(k) for k in wanted}
+
+
+# The public genesis hash of Rococo Asset Hub (statemine spec 900 in connect-known-chains'
+# rococo_v2_2_asset_hub spec): computed by real Substrate nodes, so it checks our trie against
+# Substrate itself (state version 0: the chain's genesis runtime predates version 1), not only
+# against smoldot. Its storage holds the 605 KB :code value and 53 keys.
+ROCOCO_ASSET_HUB_GENESIS = "7c34d42fc815d392057c78b49f2755c753440ccd38bcb0405b3bcfb601d08734"
+
+
+def test_rococo_asset_hub_genesis_hash(executor: Executor) -> None:
+    spec_text = subprocess.run(
+        [
+            "node",
+            "-e",
+            'import("@substrate/connect-known-chains/rococo_v2_2_asset_hub")'
+            ".then((m) => process.stdout.write(m.chainSpec))",
+        ],
+        cwd=REPO / "js",
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    raw = json.loads(spec_text)["genesis"]["raw"]
+    assert not raw["childrenDefault"]
+    top = {bytes.fromhex(k[2:]): bytes.fromhex(v[2:]) for k, v in raw["top"].items()}
+    state_root = trie_root(top, state_version=0)
+    assert state_root == executor.root(top, 0)
+    assert trie_root(top) == executor.root(top, 1) == StateTrie.from_items(top).root
+    # Genesis header: parent 0x00..00, number compact(0), state root, extrinsics root (empty
+    # trie), empty digest; the block hash is blake2-256 of its encoding.
+    header = bytes(32) + encode_compact(0) + state_root + ordered_trie_root([]) + encode_compact(0)
+    assert blake2_256(header).hex() == ROCOCO_ASSET_HUB_GENESIS
