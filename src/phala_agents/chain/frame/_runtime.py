@@ -1,0 +1,430 @@
+"""``FrameRuntime``: ``construct_runtime!`` in Python.
+
+It binds pallets to their indices, builds the ``RuntimeCall``/``RuntimeEvent`` codecs, dispatches
+calls inside a storage layer (a failing call leaves no write and no event behind, like
+``#[transactional]`` since Substrate PR #11927), collects the block's events, and generates
+metadata V14 from the declarations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar, cast
+
+from phala_agents.chain.frame._pallet import (
+    CallDef,
+    DispatchInfo,
+    Origin,
+    Pallet,
+    PostInfo,
+    Weight,
+)
+from phala_agents.chain.frame._storage import Ext, StorageDoubleMap, StorageMap
+from phala_agents.chain.frame._types import DispatchErrorCodec, Phase
+from phala_agents.errors import BadOrigin, DispatchError, ModuleError
+from phala_agents.scale import (
+    Codec,
+    Enum,
+    EnumValue,
+    Field,
+    Struct,
+    Tuple,
+    TypeRegistry,
+    Vec,
+    decode_error,
+    field,
+    variant,
+)
+from phala_agents.scale._metadata import (
+    ConstantMeta,
+    ExtrinsicMeta,
+    MetadataV14,
+    PalletMeta,
+    SignedExtensionMeta,
+    StorageEntryMeta,
+)
+
+P = TypeVar("P", bound=Pallet)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Call:
+    """A decoded ``RuntimeCall``: pallet, call name and argument values."""
+
+    pallet: str
+    name: str
+    args: Mapping[str, object]
+    pallet_index: int = -1
+    call_index: int = -1
+
+
+class _OuterCall(Codec[Call]):
+    """Placeholder for ``<T as Config>::RuntimeCall`` in a pallet's call arguments."""
+
+    def __init__(self) -> None:
+        self.type_name = "RuntimeCall"
+
+
+RUNTIME_CALL: Codec[Call] = _OuterCall()
+
+
+class RuntimeCallCodec(Codec[Call]):
+    """``RuntimeCall``: pallet index byte, call index byte, then the arguments."""
+
+    def __init__(self, path: tuple[str, ...]) -> None:
+        self.type_name = "RuntimeCall"
+        self.path = path
+        self.variants: list[object] = []
+        # pallet index -> (pallet name, call index -> (CallDef, ((arg name, codec), ...)))
+        self.table: dict[
+            int, tuple[str, dict[int, tuple[CallDef, tuple[tuple[str, Codec[object]], ...]]]]
+        ] = {}
+        self.by_name: dict[tuple[str, str], tuple[int, CallDef, tuple[tuple[str, Codec[object]], ...]]] = {}
+        self.pallet_enums: list[tuple[str, int, Enum]] = []
+
+    def add_pallet(self, name: str, index: int, enum: Enum, calls: Sequence[CallDef]) -> None:
+        entries = {}
+        for c, v in zip(calls, enum.variants, strict=True):
+            pairs = tuple((f.name or "", f.codec) for f in v.fields)
+            entries[c.index] = (c, pairs)
+            self.by_name[(name, c.name)] = (index, c, pairs)
+        self.table[index] = (name, entries)
+        self.pallet_enums.append((name, index, enum))
+
+    def encode(self, value: Call) -> bytes:
+        try:
+            pidx, cdef, pairs = self.by_name[(value.pallet, value.name)]
+        except KeyError:
+            raise ValueError(f"RuntimeCall: unknown call {value.pallet}.{value.name}") from None
+        try:
+            body = b"".join(c.encode(value.args[n]) for n, c in pairs)
+        except KeyError as exc:
+            raise ValueError(f"{value.pallet}.{value.name}: missing argument {exc.args[0]!r}") from None
+        return bytes((pidx, cdef.index)) + body
+
+    def decode(self, data: bytes, offset: int = 0) -> tuple[Call, int]:
+        if offset + 2 > len(data):
+            raise decode_error(
+                offset, "RuntimeCall", f"{max(len(data) - offset, 0)} byte(s)", "2 index bytes"
+            )
+        pidx = data[offset]
+        entry = self.table.get(pidx)
+        if entry is None:
+            raise decode_error(offset, "RuntimeCall", f"pallet index {pidx}", f"one of {sorted(self.table)}")
+        pallet, calls = entry
+        cidx = data[offset + 1]
+        found = calls.get(cidx)
+        if found is None:
+            raise decode_error(offset + 1, f"{pallet}::Call", f"call index {cidx}", f"one of {sorted(calls)}")
+        cdef, pairs = found
+        pos = offset + 2
+        args: dict[str, object] = {}
+        for n, c in pairs:
+            args[n], pos = c.decode(data, pos)
+        return Call(pallet=pallet, name=cdef.name, args=args, pallet_index=pidx, call_index=cidx), pos
+
+    def type_spec(self, reg: TypeRegistry) -> tuple:  # type: ignore[type-arg]
+        variants = [
+            variant(name, index, [field(None, enum, f"self::sp_api_hidden_includes_construct_runtime::"
+                                                     f"hidden_include::dispatch::CallableCallFor<{name}, Runtime>")])
+            for name, index, enum in sorted(self.pallet_enums, key=lambda t: t[1])
+        ]  # fmt: skip
+        return reg.variant(self.path, variants, (), ())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignedExtensionDecl:
+    """A signed extension as metadata lists it: its extra (in the extrinsic) and additional
+    (signed, not sent) types."""
+
+    identifier: str
+    extra: Codec[object]
+    additional: Codec[object]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DispatchOutcome:
+    ok: bool
+    error: DispatchError | None = None
+    post: PostInfo | None = None
+
+
+class FrameRuntime:
+    """Pallets bound to indices, the outer call/event types, dispatch and metadata."""
+
+    CRATE = "phala_agents_runtime"
+
+    def __init__(self, pallets: Sequence[tuple[int, type[Pallet], object]]) -> None:
+        self.ext = Ext()
+        self.pallets: dict[int, Pallet] = {}
+        self._by_class: dict[type[Pallet], Pallet] = {}
+        self._by_name: dict[str, Pallet] = {}
+        for index, cls, config in sorted(pallets, key=lambda t: t[0]):
+            if index in self.pallets:
+                raise ValueError(f"pallet index {index} used twice")
+            pallet = cls(self, index, config)
+            self.pallets[index] = pallet
+            self._by_class[cls] = pallet
+            self._by_name[cls.NAME] = pallet
+        self.call_codec = RuntimeCallCodec((self.CRATE, "RuntimeCall"))
+        self._handlers: dict[tuple[int, int], Callable[..., object]] = {}
+        self.event_enums: dict[int, Enum] = {}
+        self.error_enums: dict[int, Enum] = {}
+        for index, pallet in self.pallets.items():
+            crate = pallet.CRATE
+            if pallet.CALLS:
+                enum = Enum(
+                    f"{crate}::pallet::Call",
+                    [
+                        variant(c.name, c.index, [self._outer(f) for f in c.args], c.docs)
+                        for c in pallet.CALLS
+                    ],
+                    params=(("T", None),),
+                    docs=("Contains a variant per dispatchable extrinsic that this pallet has.",),
+                )
+                self.call_codec.add_pallet(pallet.NAME, index, enum, pallet.CALLS)
+                for c in pallet.CALLS:
+                    self._handlers[(index, c.index)] = getattr(pallet, c.attr)
+            if pallet.EVENTS:
+                self.event_enums[index] = Enum(
+                    f"{crate}::pallet::Event",
+                    [variant(e.name, i, e.fields, e.docs) for i, e in enumerate(pallet.EVENTS)],
+                    params=(("T", None),),
+                    docs=("The `Event` enum of this pallet",),
+                )
+            if pallet.ERRORS:
+                self.error_enums[index] = Enum(
+                    f"{crate}::pallet::Error",
+                    [variant(e.name, i, (), e.docs) for i, e in enumerate(pallet.ERRORS)],
+                    params=(("T", None),),
+                    docs=("The `Error` enum of this pallet.",),
+                )
+        self.event_codec = Enum(
+            f"{self.CRATE}::RuntimeEvent",
+            [variant(self.pallets[i].NAME, i, [field(None, e, f"{self.pallets[i].CRATE}::Event<Runtime>")])
+             for i, e in sorted(self.event_enums.items())],
+        )  # fmt: skip
+        self.event_record_codec = Struct(
+            "frame_system::EventRecord",
+            [
+                field("phase", Phase, "Phase"),
+                field("event", self.event_codec, "E"),
+                field("topics", _h256_vec(), "Vec<T>"),
+            ],
+            params=(("E", self.event_codec), ("T", _h256())),
+        )
+        self._event_encoders = {i: e.encode for i, e in self.event_enums.items()}
+
+    def _outer(self, f: Field) -> Field:
+        if f.codec is RUNTIME_CALL:
+            return field(f.name, cast("Codec[object]", self.call_codec), f.type_name, f.docs)
+        return f
+
+    # --- pallets --------------------------------------------------------------------------------------
+
+    def pallet(self, cls: type[P]) -> P:
+        return cast("P", self._by_class[cls])
+
+    def pallet_named(self, name: str) -> Pallet:
+        return self._by_name[name]
+
+    # --- events ---------------------------------------------------------------------------------------
+
+    def deposit_event(self, pallet_index: int, event_index: int, name: str, payload: object) -> None:
+        del event_index
+        body = self._event_encoders[pallet_index]((name, payload))
+        ext = self.ext
+        ext.events.append(ext.phase + bytes((pallet_index,)) + body + b"\x00")
+
+    def decoded_events(self) -> list[dict[str, object]]:
+        """The events of the current block as ``{"phase", "pallet", "event", "attributes"}``."""
+        out = []
+        for raw in self.ext.events:
+            record = self.event_record_codec.decode_all(raw)
+            pallet, inner = cast("EnumValue", record["event"])
+            name, attrs = cast("EnumValue", inner)
+            out.append({"phase": record["phase"], "pallet": pallet, "event": name, "attributes": attrs})
+        return out
+
+    # --- dispatch -------------------------------------------------------------------------------------
+
+    def call_info(self, call: Call) -> DispatchInfo:
+        pallet = self._by_name[call.pallet]
+        _, cdef, _ = self.call_codec.by_name[(call.pallet, call.name)]
+        return DispatchInfo(
+            weight=cdef.weight_of(pallet, call.args),
+            dispatch_class=cdef.dispatch_class,
+            pays_fee=cdef.pays_fee,
+        )
+
+    def call_weight(self, call: Call) -> Weight:
+        return self.call_info(call).weight
+
+    def dispatch(self, call: Call, origin: Origin) -> DispatchOutcome:
+        """Run ``call`` in its own storage layer; a ``DispatchError`` rolls back its writes and
+        events and is returned, any other exception rolls back and propagates."""
+        overlay = self.ext.current()
+        events = self.ext.events
+        mark = len(events)
+        handler = self._handlers.get((call.pallet_index, call.call_index))
+        if handler is None:
+            pidx, cdef, _ = self.call_codec.by_name[(call.pallet, call.name)]
+            handler = self._handlers[(pidx, cdef.index)]
+        overlay.start_transaction()
+        try:
+            result = handler(origin, **call.args)
+        except DispatchError as exc:
+            overlay.rollback_transaction()
+            del events[mark:]
+            return DispatchOutcome(ok=False, error=exc)
+        except BaseException:
+            overlay.rollback_transaction()
+            del events[mark:]
+            raise
+        overlay.commit_transaction()
+        return DispatchOutcome(ok=True, post=result if isinstance(result, PostInfo) else None)
+
+    @staticmethod
+    def dispatch_error_value(exc: DispatchError) -> EnumValue:
+        """The ``sp_runtime::DispatchError`` value of an exception."""
+        if isinstance(exc, ModuleError):
+            return ("Module", {"index": exc.pallet_index, "error": bytes((exc.error_index, 0, 0, 0))})
+        if isinstance(exc, BadOrigin):
+            return ("BadOrigin", None)
+        kind = getattr(exc, "dispatch_error", None)
+        if isinstance(kind, tuple):
+            return cast("EnumValue", kind)
+        return ("Other", None)
+
+    @staticmethod
+    def dispatch_error_text(exc: DispatchError) -> str:
+        if isinstance(exc, ModuleError):
+            return f"{exc.pallet}::{exc.name}"
+        if isinstance(exc, BadOrigin):
+            return "BadOrigin"
+        kind = getattr(exc, "dispatch_error", None)
+        if isinstance(kind, tuple):
+            return f"{kind[0]}::{kind[1][0] if isinstance(kind[1], tuple) else kind[1]}"
+        return "Other"
+
+    # --- metadata -------------------------------------------------------------------------------------
+
+    def build_metadata(
+        self,
+        *,
+        extrinsic_address: Codec[object],
+        extrinsic_signature: Codec[object],
+        signed_extensions: Sequence[SignedExtensionDecl],
+    ) -> MetadataV14:
+        reg = TypeRegistry()
+        # Register the outer types first so their ids are small and stable.
+        call_id = reg.register(cast("Codec[object]", self.call_codec))
+        reg.register(cast("Codec[object]", self.event_record_codec))
+        extra = Tuple(*[s.extra for s in signed_extensions])
+        unchecked = Struct(
+            "sp_runtime::generic::unchecked_extrinsic::UncheckedExtrinsic",
+            [],
+            params=(
+                ("Address", extrinsic_address),
+                ("Call", cast("Codec[object]", self.call_codec)),
+                ("Signature", extrinsic_signature),
+                ("Extra", cast("Codec[object]", extra)),
+            ),
+            docs=("UncheckedExtrinsic raw bytes, requires custom decoding routine",),
+        )
+        # scale-info describes the extrinsic as an opaque Vec<u8> composite.
+        from phala_agents.scale import Bytes
+
+        unchecked = Struct(unchecked.path and "::".join(unchecked.path), [field(None, Bytes)],
+                           params=unchecked.params, docs=unchecked.docs)  # fmt: skip
+        extrinsic_id = reg.register(cast("Codec[object]", unchecked))
+        del call_id
+        pallets = []
+        for index, pallet in self.pallets.items():
+            storage: list[StorageEntryMeta] = []
+            for item in pallet.STORAGE:
+                value_codec = item.value_codec
+                if getattr(value_codec, "type_name", "") == "Vec<EventRecord>":
+                    value_codec = cast("Codec[object]", Vec(self.event_record_codec))
+                value_id = reg.register(value_codec)
+                if isinstance(item, StorageDoubleMap):
+                    hashers: tuple[str, ...] = (item.hasher1.name, item.hasher2.name)
+                    key_id: int | None = reg.register(item.key_codec)
+                elif isinstance(item, StorageMap):
+                    hashers = (item.hasher.name,)
+                    key_id = reg.register(item.key_codec)
+                else:
+                    hashers, key_id = (), None
+                storage.append(
+                    StorageEntryMeta(
+                        name=item.name,
+                        modifier=item.query.modifier,
+                        hashers=hashers,
+                        key=key_id,
+                        value=value_id,
+                        default=item.default_bytes(),
+                        docs=item.docs,
+                    )
+                )
+            calls_id = None
+            for name, idx, enum in self.call_codec.pallet_enums:
+                if idx == index:
+                    calls_id = reg.register(cast("Codec[object]", enum))
+                    del name
+            constants = tuple(
+                ConstantMeta(
+                    name=c.name,
+                    type=reg.register(c.codec),
+                    value=c.codec.encode(c.get(pallet.config)),
+                    docs=c.docs,
+                )
+                for c in pallet.CONSTANTS
+            )
+            event = self.event_enums.get(index)
+            err = self.error_enums.get(index)
+            pallets.append(
+                PalletMeta(
+                    name=pallet.NAME,
+                    index=index,
+                    storage_prefix=pallet.NAME if storage else None,
+                    storage=tuple(storage) if storage else None,
+                    calls=calls_id,
+                    event=None if event is None else reg.register(cast("Codec[object]", event)),
+                    constants=constants,
+                    error=None if err is None else reg.register(cast("Codec[object]", err)),
+                )
+            )
+        exts = tuple(
+            SignedExtensionMeta(
+                identifier=s.identifier,
+                type=reg.register(s.extra),
+                additional_signed=reg.register(s.additional),
+            )
+            for s in signed_extensions
+        )
+        runtime_id = reg.register(cast("Codec[object]", Struct(f"{self.CRATE}::Runtime", [])))
+        reg.register(DispatchErrorCodec)
+        return MetadataV14(
+            types=reg.types(),
+            pallets=tuple(pallets),
+            extrinsic=ExtrinsicMeta(type=extrinsic_id, version=4, signed_extensions=exts),
+            runtime_type=runtime_id,
+        )
+
+
+_H256_VEC: list[Codec[object]] = []
+
+
+def _h256() -> Codec[object]:
+    from phala_agents.scale import H256
+
+    return cast("Codec[object]", H256)
+
+
+def _h256_vec() -> Codec[object]:
+    from phala_agents.scale import Vec
+
+    if not _H256_VEC:
+        _H256_VEC.append(cast("Codec[object]", Vec(_h256())))
+    return _H256_VEC[0]

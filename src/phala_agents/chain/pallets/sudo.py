@@ -1,0 +1,117 @@
+"""``pallet_sudo`` (index 4): one key may dispatch any call as Root (dev chain governance)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import cast
+
+from phala_agents.chain.frame import (
+    RUNTIME_CALL,
+    Call,
+    Origin,
+    OptionQuery,
+    Pallet,
+    Pays,
+    StorageValue,
+    Weight,
+    arg,
+    call,
+    ensure_signed,
+    error,
+    event,
+)
+from phala_agents.chain.frame._lookup import lookup
+from phala_agents.chain.frame._pallet import PostInfo
+from phala_agents.chain.frame._types import DispatchResult, MultiAddress, WeightCodec
+from phala_agents.scale import AccountId, Option, field
+
+_SUDO_OVERHEAD = Weight(10_000_000, 1_517)
+_CALL = arg("call", RUNTIME_CALL, "Box<<T as Config>::RuntimeCall>")  # type: ignore[arg-type]
+
+
+def _inner_weight(pallet: Pallet, args: Mapping[str, object]) -> Weight:
+    return pallet.runtime.call_weight(cast(Call, args["call"])) + _SUDO_OVERHEAD
+
+
+class Sudo(Pallet, name="Sudo"):
+    """A single sudo key that can dispatch Root calls."""
+
+    key = StorageValue("Key", AccountId, query=OptionQuery, docs=" The `AccountId` of the sudo key.")
+
+    EVENTS = (
+        event("Sudid", field("sudo_result", DispatchResult, "DispatchResult"),
+              docs="A sudo call just took place."),
+        event("KeyChanged", field("old", Option(AccountId), "Option<T::AccountId>"),
+              field("new", AccountId, "T::AccountId"), docs="The sudo key has been updated."),
+        event("KeyRemoved", docs="The key was permanently removed."),
+        event("SudoAsDone", field("sudo_result", DispatchResult, "DispatchResult"),
+              docs="A [sudo_as](Pallet::sudo_as) call just took place."),
+    )  # fmt: skip
+    ERRORS = (error("RequireSudo", "Sender must be the Sudo account."),)
+
+    def _ensure_sudo(self, origin: Origin) -> bytes:
+        who = ensure_signed(origin)
+        if self.key.get() != who:
+            raise self.error("RequireSudo")
+        return who
+
+    def _run(self, inner: Call, origin: Origin, event_name: str) -> None:
+        outcome = self.runtime.dispatch(inner, origin)
+        if outcome.ok:
+            result: tuple[str, object] = ("Ok", ())
+        else:
+            assert outcome.error is not None
+            result = ("Err", self.runtime.dispatch_error_value(outcome.error))
+        self.deposit_event(event_name, {"sudo_result": result})
+
+    @call(index=0, weight=_inner_weight, args=[_CALL])
+    def sudo(self, origin: Origin, call: Call) -> PostInfo:
+        """Authenticates the sudo key and dispatches a function call with `Root` origin."""
+        self._ensure_sudo(origin)
+        self._run(call, Origin.root(), "Sudid")
+        return PostInfo(pays_fee=Pays.NO)
+
+    @call(index=1, weight=lambda p, a: Weight(
+        cast(dict[str, int], a["weight"])["ref_time"], cast(dict[str, int], a["weight"])["proof_size"]),
+          args=[_CALL, arg("weight", WeightCodec, "Weight")])  # fmt: skip
+    def sudo_unchecked_weight(self, origin: Origin, call: Call, weight: object) -> PostInfo:
+        """Authenticates the sudo key and dispatches a function call with `Root` origin,
+        with a caller-given weight."""
+        del weight
+        self._ensure_sudo(origin)
+        self._run(call, Origin.root(), "Sudid")
+        return PostInfo(pays_fee=Pays.NO)
+
+    @call(index=2, weight=Weight(12_000_000, 1_517), args=[arg("new", MultiAddress, "AccountIdLookupOf<T>")])
+    def set_key(self, origin: Origin, new: object) -> PostInfo:
+        """Authenticates the current sudo key and sets the given AccountId (`new`) as the new sudo key."""
+        self._ensure_sudo(origin)
+        new_key = lookup(new)
+        old = self.key.get()
+        self.key.put(new_key)
+        self.deposit_event("KeyChanged", {"old": old, "new": new_key})
+        return PostInfo(pays_fee=Pays.NO)
+
+    @call(index=3, weight=_inner_weight, args=[arg("who", MultiAddress, "AccountIdLookupOf<T>"), _CALL])
+    def sudo_as(self, origin: Origin, who: object, call: Call) -> PostInfo:
+        """Authenticates the sudo key and dispatches a function call with `Signed` origin from
+        a given account."""
+        self._ensure_sudo(origin)
+        self._run(call, Origin.signed(lookup(who)), "SudoAsDone")
+        return PostInfo(pays_fee=Pays.NO)
+
+    @call(index=4, weight=Weight(12_000_000, 1_517))
+    def remove_key(self, origin: Origin) -> PostInfo:
+        """Permanently removes the sudo key."""
+        self._ensure_sudo(origin)
+        self.key.kill()
+        self.deposit_event("KeyRemoved")
+        return PostInfo(pays_fee=Pays.NO)
+
+    def genesis(self, config: Mapping[str, object]) -> None:
+        key = config.get("key")
+        if isinstance(key, bytes):
+            self.key.put(key)
+
+
+__all__ = ["Sudo"]
