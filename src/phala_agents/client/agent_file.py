@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from scalecodec.utils.ss58 import ss58_decode
 
+from phala_agents.client.sealing import COMMITMENT_SALT_BYTES, SealedBlob, prompt_commitment, seal_prompt
 from phala_agents.errors import AgentDefinitionError
 
 # --- limits (the pallet's bounds) -----------------------------------------------------------------
@@ -517,3 +519,90 @@ def _tools(check: _Checker, value: object) -> tuple[int, ...]:
             raise check.error(("tools", index), str(item), "each agent id once (a duplicate)")
         out.append(item)
     return tuple(out)
+
+
+# --- ready for the chain ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedAgent:
+    """A definition sealed for one ``(agent_id, version)``; keep ``salt`` to prove the prompt later."""
+
+    definition: AgentDefinition
+    agent_id: int
+    version: int
+    sealed: SealedBlob
+    commitment: bytes
+    salt: bytes = field(repr=False)
+
+
+def prepare_agent(
+    definition: AgentDefinition,
+    *,
+    cluster_pub: bytes,
+    epoch: int,
+    agent_id: int,
+    version: int,
+    salt: bytes | None = None,
+) -> PreparedAgent:
+    """Seal the prompt for ``(agent_id, version)`` and commit to it with a fresh (or given) salt."""
+    salt = secrets.token_bytes(COMMITMENT_SALT_BYTES) if salt is None else bytes(salt)
+    return PreparedAgent(
+        definition=definition,
+        agent_id=agent_id,
+        version=version,
+        sealed=seal_prompt(
+            definition.system_prompt, cluster_pub, agent_id=agent_id, version=version, epoch=epoch
+        ),
+        commitment=prompt_commitment(salt, definition.system_prompt),
+        salt=salt,
+    )
+
+
+def _hex(data: bytes) -> str:
+    return "0x" + data.hex()
+
+
+def _common_args(prepared: PreparedAgent) -> dict[str, object]:
+    d = prepared.definition
+    return {
+        "description": _hex(d.description.encode("utf-8")),
+        "model": _hex(d.model.encode("utf-8")),
+        "prompt": {
+            "epoch": prepared.sealed.epoch,
+            "enc": _hex(prepared.sealed.enc),
+            "ciphertext": _hex(prepared.sealed.ciphertext),
+        },
+        "prompt_commitment": _hex(prepared.commitment),
+        "prices": {
+            "per_1k_input": d.prices.per_1k_input,
+            "per_1k_output": d.prices.per_1k_output,
+            "per_mgas_code": d.prices.per_mgas_code,
+        },
+        "defaults": {
+            "temperature_milli": d.generation.temperature_milli,
+            "max_tokens": d.generation.max_tokens_or_default,
+        },
+        "tools": list(d.tools),
+        "code_hash": None,
+    }
+
+
+def register_call_args(prepared: PreparedAgent) -> dict[str, object]:
+    """``AgentRegistry.register`` arguments (chain/pallets/agent_registry.md), as substrate-interface
+    ``compose_call`` takes them: byte strings as 0x-hex so a name like "0x1" stays text.
+
+    An allowlist needs ``grant(agent_id, who)`` calls after the register (``access`` here is only
+    the policy); :attr:`Access.allow` lists the accounts.
+    """
+    d = prepared.definition
+    return {
+        "name": _hex(d.name.encode("utf-8")),
+        **_common_args(prepared),
+        "access": "Public" if d.access.public else "AllowList",
+    }
+
+
+def update_call_args(prepared: PreparedAgent) -> dict[str, object]:
+    """``AgentRegistry.update`` arguments; ``prepared`` must be sealed for the new version."""
+    return {"agent_id": prepared.agent_id, **_common_args(prepared)}

@@ -468,3 +468,52 @@ def test_chain_defaults() -> None:
     assert af.GenerationDefaults().max_tokens_or_default == af.DEFAULT_MAX_TOKENS
     assert af.GenerationDefaults(temperature=0.2, max_tokens=9).temperature_milli == 200
     assert af.GenerationDefaults(temperature=2.0).temperature_milli == 2000
+
+
+def test_prepare_agent_seals_for_id_and_version() -> None:
+    from phala_agents.client.sealing import ClusterKey, open_prompt
+
+    key = ClusterKey.generate(epoch=2)
+    definition = load_agent_file(REPO / "examples" / "allowlisted" / "agent.toml")
+    prepared = af.prepare_agent(definition, cluster_pub=key.public_bytes, epoch=2, agent_id=5, version=1)
+    assert open_prompt(prepared.sealed, key, agent_id=5, version=1) == definition.system_prompt
+    assert len(prepared.salt) == 32
+    assert prepared.commitment == af.prompt_commitment(prepared.salt, definition.system_prompt)
+    assert prepared.salt.hex() not in repr(prepared)
+    assert definition.system_prompt not in repr(prepared)
+    fixed = af.prepare_agent(
+        definition, cluster_pub=key.public_bytes, epoch=2, agent_id=5, version=1, salt=b"s"
+    )
+    assert fixed.commitment == af.prompt_commitment(b"s", definition.system_prompt)
+
+    args = af.register_call_args(prepared)
+    assert set(args) == {
+        "name",
+        "description",
+        "model",
+        "prompt",
+        "prompt_commitment",
+        "prices",
+        "defaults",
+        "access",
+        "tools",
+        "code_hash",
+    }
+    assert args["name"] == "0x" + b"team-reviewer".hex()
+    assert args["access"] == "AllowList"
+    assert args["prices"] == {"per_1k_input": 500_000_000, "per_1k_output": 1_000_000_000, "per_mgas_code": 0}
+    assert args["defaults"] == {"temperature_milli": 200, "max_tokens": 200}
+    assert args["prompt"] == {
+        "epoch": 2,
+        "enc": "0x" + prepared.sealed.enc.hex(),
+        "ciphertext": "0x" + prepared.sealed.ciphertext.hex(),
+    }
+    assert args["prompt_commitment"] == "0x" + prepared.commitment.hex()
+    assert args["code_hash"] is None and args["tools"] == []
+
+    update = af.update_call_args(prepared)
+    assert update["agent_id"] == 5
+    assert "name" not in update and "access" not in update
+    public = load_agent_file(REPO / "examples" / "assistant" / "agent.toml")
+    prepared_public = af.prepare_agent(public, cluster_pub=key.public_bytes, epoch=2, agent_id=6, version=1)
+    assert af.register_call_args(prepared_public)["access"] == "Public"
