@@ -9,6 +9,8 @@ a storage layer, fee correction, ``ExtrinsicSuccess``/``ExtrinsicFailed``.
 
 from __future__ import annotations
 
+import hashlib
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -102,8 +104,8 @@ UNIT = 10**TOKEN_DECIMALS
 DEV_ENDOWMENT = 1 << 60  # what substrate's dev chain specs give each dev account
 U64_MAX = 2**64 - 1
 
-# Runtime APIs this runtime answers and the versions it declares (the id is
-# blake2_256(trait name)[:8]). TransactionPaymentApi 4 returns RuntimeDispatchInfo with a
+# Runtime APIs this runtime answers and the versions it declares (the id is the 8-byte
+# BLAKE2b digest of the trait name, as sp-api computes it; e.g. Core = 0xdf6acb689907609b). TransactionPaymentApi 4 returns RuntimeDispatchInfo with a
 # WeightV2 (compact ref_time/proof_size): what @polkadot/api 16.5 and scalecodec 1.2.12 decode.
 RUNTIME_APIS: tuple[tuple[str, int], ...] = (
     ("Core", 5),
@@ -116,8 +118,9 @@ RUNTIME_APIS: tuple[tuple[str, int], ...] = (
 
 
 def api_id(name: str) -> bytes:
-    """The 8-byte runtime API id: ``blake2_256(trait name)[:8]``."""
-    return blake2_256(name.encode())[:8]
+    """The runtime API id: BLAKE2b with an 8-byte digest of the trait name (not a truncated
+    blake2_256, whose first bytes differ)."""
+    return hashlib.blake2b(name.encode(), digest_size=8).digest()
 
 
 # The well-known dev accounts (sr25519 public keys of //Alice ... //Ferdie and their //stash).
