@@ -281,6 +281,16 @@ def show(
     _output.emit_line(f"created:    {_created(info)}")
 
 
+@keys_app.command("export")
+@handle_errors
+def export(
+    name: Annotated[str, typer.Argument(help="Key name or address.")],
+    keystore: KeystoreOpt = None,
+) -> None:
+    """Print the key's encrypted polkadot.js JSON file (import it in a wallet with its password)."""
+    _output.emit_json(Keystore(keystore).export_json(name))
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     app.add_typer(keys_app, name="keys")

@@ -235,3 +235,13 @@ def test_load_signer(kdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert pair.ss58_address == ALICE
     dev = keys_cli.load_signer("//Bob", keystore=kdir, password_stdin=False, dev_chain=True)
     assert dev.ss58_address == BOB
+
+
+def test_export_prints_the_encrypted_file(runner: CliRunner, kdir: Path) -> None:
+    Keystore(kdir).import_mnemonic("alice", DEV_PHRASE + "//Alice", PASSWORD)
+    result = run(runner, ["keys", "export", "alice", "--keystore", str(kdir)])
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["address"] == ALICE
+    assert document["encoding"]["type"] == ["scrypt", "xsalsa20-poly1305"]
+    assert Keypair.create_from_encrypted_json(document, PASSWORD).ss58_address == ALICE
