@@ -28,7 +28,7 @@ from phala_agents.attestation.trust import (
 from phala_agents.cli import _output
 from phala_agents.cli._common import JsonOpt, handle_errors
 from phala_agents.cli._errors import EXIT_COLLATERAL, EXIT_POLICY, EXIT_SIGNATURE
-from phala_agents.errors import CollateralUnavailable, ReportFormatError
+from phala_agents.errors import CollateralUnavailable, ReportFormatError, VerificationError
 
 CUSTOM_ROOTS = "custom-roots"
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "phala-agents" / "kds"
@@ -195,18 +195,35 @@ def show(
 # --- verify -------------------------------------------------------------------------------------
 
 
-def _snp_cert_from_dir(directory: Path, signing_key: sev.SigningKey) -> bytes | None:
-    stem = "vcek" if signing_key is sev.SigningKey.VCEK else "vlek"
-    for pattern in (f"{stem}.der", f"{stem}.pem", f"*.{stem}.der", f"*.{stem}.pem", f"*{stem}*.der"):
-        found = sorted(directory.glob(pattern))
-        if found:
-            return found[0].read_bytes()
+def _snp_cert_from_dir(directory: Path, report: sev.Report, report_path: Path) -> bytes | None:
+    """The VCEK/VLEK in ``directory`` for ``report``: ``<report name>.vcek.der`` first, else the one
+    whose hwID is CHIP_ID (VCEK) or whose SPLs are REPORTED_TCB (VLEK), else ``None``."""
+    stem = "vcek" if report.signing_key is sev.SigningKey.VCEK else "vlek"
+    prefix = report_path.name.split(".")[0]
+    candidates: list[Path] = []
+    for pattern in (f"{prefix}.{stem}.*", f"{stem}.der", f"{stem}.pem", f"*{stem}*.der", f"*{stem}*.pem"):
+        candidates += [p for p in sorted(directory.glob(pattern)) if p not in candidates]
+    for path in candidates:
+        data = path.read_bytes()
+        try:
+            endorsement = sev.load_endorsement(data)
+        except VerificationError:
+            continue
+        if path.name.startswith(prefix + "."):
+            return data
+        if endorsement.kind is sev.SigningKey.VCEK:
+            hwid = endorsement.hwid or b""
+            if hwid and report.chip_id[: len(hwid)] == hwid:
+                return data
+        elif endorsement.tcb == sev.decode_tcb(report.reported_tcb, endorsement.product):
+            return data
     return None
 
 
 def _verify_snp(
     raw: bytes,
     *,
+    path: Path,
     cert: Path | None,
     collateral: Path | None,
     online: bool,
@@ -222,7 +239,7 @@ def _verify_snp(
     kds: KdsClient | None = None
     if collateral is not None:
         if endorsement is None and collateral.is_dir():
-            endorsement = _snp_cert_from_dir(collateral, report.signing_key)
+            endorsement = _snp_cert_from_dir(collateral, report, path)
         kds = KdsClient(getter=CachingGetter(directory=collateral, inner=OfflineGetter(), offline=True))
     elif online:
         kds = KdsClient(getter=CachingGetter(directory=cache_dir, inner=HttpxGetter()))
@@ -339,6 +356,7 @@ def verify(
         try:
             result = _verify_snp(
                 raw,
+                path=file,
                 cert=cert,
                 collateral=collateral,
                 online=online,
