@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import random
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from trie_strategies import item_sets, keys, values
 
+import phala_agents.chain.trie as trie_api
 from phala_agents.chain.trie import EMPTY_ROOT, StateTrie, trie_root
+from phala_agents.chain.trie._trie import _Node
 
 Changes = dict[bytes, bytes | None]
 
@@ -117,3 +121,32 @@ def test_items_with_prefix_and_after_match_a_sorted_dict(
 ) -> None:
     want = sorted((k, v) for k, v in items.items() if k.startswith(prefix) and (after is None or k > after))
     assert list(StateTrie.from_items(items).items(prefix, after=after)) == want
+
+
+def _unsealed(node: _Node | None) -> int:
+    """Nodes below ``node`` that the next ``root`` would have to encode and hash."""
+    if node is None or node.enc is not None:
+        return 0
+    return 1 + sum(_unsealed(c) for c in node.children or ())
+
+
+def test_apply_shares_untouched_subtrees_and_rehashes_only_the_path() -> None:
+    rng = random.Random(5)
+    items = {rng.randbytes(32): rng.randbytes(40) for _ in range(5000)}
+    old = StateTrie.from_items(items)
+    old.root  # noqa: B018
+    key = next(iter(items))
+    new = old.apply({key: b"changed"})
+    old_root, new_root = old._root, new._root
+    assert old_root is not None and new_root is not None and new_root is not old_root
+    # Only the nodes on the key's path are new (5,000 random keys: depth about 4).
+    assert 1 <= _unsealed(new_root) <= 6
+    assert old_root.children is not None and new_root.children is not None
+    shared = [i for i in range(16) if new_root.children[i] is old_root.children[i]]
+    assert len(shared) == 15  # every root child but the one on the path is the same object
+    assert new.root == trie_root({**items, key: b"changed"})
+    assert _unsealed(new_root) == 0
+
+
+def test_exports_are_sorted() -> None:
+    assert trie_api.__all__ == sorted(trie_api.__all__)
