@@ -251,25 +251,30 @@ class GasMeter:
         return max(allowed, 0)
 
     def charge(self, reservation: Reservation, usage: Usage) -> Charge:
-        """Meter the real usage; the amount never exceeds the reservation. Once per reservation."""
-        metered = reservation.prices.cost(
-            input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens
-        )
-        amount = min(metered, reservation.amount)
+        """Meter the real usage; the amount never exceeds the reservation. Once per reservation.
+
+        The booked reservation is looked up by id, so only the meter's own record of the amount
+        and prices counts, never fields of the handle passed in.
+        """
         with self._lock:
             entry = self._open.get(reservation.id)
             if entry is None:
                 raise RuntimeError(f"reservation {reservation.id!r} is not open (released or unknown)")
             if entry.charged is not None:
                 raise RuntimeError(f"reservation {reservation.id!r} is already charged")
+            booked = entry.reservation
+            metered = booked.prices.cost(
+                input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens
+            )
+            amount = min(metered, booked.amount)
             entry.charged = amount
-            account = self._account(reservation.caller)
+            account = self._account(booked.caller)
             account.reserved -= amount
             account.unsettled += amount
-            self._unsettled[reservation.id] = (reservation.caller, amount)
+            self._unsettled[booked.id] = (booked.caller, amount)
         return Charge(
-            reservation_id=reservation.id,
-            caller=reservation.caller,
+            reservation_id=booked.id,
+            caller=booked.caller,
             usage=usage,
             amount=amount,
             metered=metered,
@@ -282,8 +287,9 @@ class GasMeter:
             entry = self._open.pop(reservation.id, None)
             if entry is None:
                 return 0
-            rest = reservation.amount - (entry.charged or 0)
-            self._account(reservation.caller).reserved -= rest
+            booked = entry.reservation
+            rest = booked.amount - (entry.charged or 0)
+            self._account(booked.caller).reserved -= rest
             return rest
 
     # --- internals (lock held) ----------------------------------------------------------------
