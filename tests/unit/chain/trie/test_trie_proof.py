@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from trie_strategies import item_sets, keys
 
@@ -13,7 +13,7 @@ from phala_agents.errors import InvalidProof
 from phala_agents.scale import blake2_256
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), items=item_sets)
 def test_proofs_verify_presence_and_absence(data: st.DataObject, items: dict[bytes, bytes]) -> None:
     present = data.draw(st.lists(st.sampled_from(sorted(items)), max_size=5)) if items else []
@@ -24,7 +24,7 @@ def test_proofs_verify_presence_and_absence(data: st.DataObject, items: dict[byt
     assert verify_read_proof(trie.root, proof, wanted) == {k: items.get(k) for k in wanted}
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), items=item_sets.filter(bool))
 def test_every_proof_node_is_needed_and_tampering_raises(
     data: st.DataObject, items: dict[bytes, bytes]

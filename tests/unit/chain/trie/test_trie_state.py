@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from trie_strategies import item_sets, keys, values
 
@@ -33,7 +33,7 @@ def _applied(base: dict[bytes, bytes], changes: Changes) -> dict[bytes, bytes]:
     return out
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), base=item_sets)
 def test_apply_matches_root_from_scratch(data: st.DataObject, base: dict[bytes, bytes]) -> None:
     changes = data.draw(_diffs(base))
@@ -52,7 +52,7 @@ def test_apply_matches_root_from_scratch(data: st.DataObject, base: dict[bytes, 
     assert all(before.get(k) == v for k, v in base.items())
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(base=item_sets)
 def test_deleting_every_key_gives_the_empty_root(base: dict[bytes, bytes]) -> None:
     trie = StateTrie.from_items(base)
@@ -67,7 +67,7 @@ def test_deleting_every_key_gives_the_empty_root(base: dict[bytes, bytes]) -> No
     assert list(trie.items()) == []
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(st.dictionaries(keys, st.one_of(st.none(), values), max_size=8), max_size=12))
 def test_a_chain_of_blocks_matches_a_dict_model(steps: list[Changes]) -> None:
     versions: list[tuple[StateTrie, dict[bytes, bytes]]] = [(StateTrie.empty(), {})]
@@ -114,7 +114,7 @@ def test_deep_chain_of_prefix_keys_has_no_recursion_limit() -> None:
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(items=item_sets, prefix=st.one_of(st.just(b""), keys), after=st.one_of(st.none(), keys))
 def test_items_with_prefix_and_after_match_a_sorted_dict(
     items: dict[bytes, bytes], prefix: bytes, after: bytes | None
