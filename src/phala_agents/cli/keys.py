@@ -190,7 +190,11 @@ def import_(
     json_file: Annotated[
         Path | None,
         typer.Option(
-            "--json-file", help="A polkadot.js JSON key file (keeps its own password).", dir_okay=False
+            "--json-file",
+            help="A polkadot.js JSON key file (keeps its own password).",
+            exists=True,
+            dir_okay=False,
+            readable=True,
         ),
     ] = None,
     keystore: KeystoreOpt = None,

@@ -254,7 +254,11 @@ class _Checker:
     def unknown_keys(self, path: tuple[str, ...], table: dict[str, object], allowed: tuple[str, ...]) -> None:
         for key in table:
             if key not in allowed:
-                raise self.error((*path, key), "an unknown key", "one of " + ", ".join(allowed))
+                wanted = "one of " + ", ".join(allowed)
+                if path and key in TOP_LEVEL_FIELDS:
+                    # The classic TOML slip: a top-level key written after a [table] header.
+                    wanted += f" (top-level keys such as {key} go before the first [table])"
+                raise self.error((*path, key), "an unknown key", wanted)
 
     def amount(self, path: tuple[str, ...], value: object) -> int:
         if isinstance(value, bool):

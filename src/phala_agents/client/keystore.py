@@ -353,7 +353,8 @@ class Keystore:
                 if "/" in phrase
                 else Keypair.create_from_mnemonic(phrase, ss58_format=self._ss58_format)
             )
-        except ValueError:
+        except Exception:
+            # Not chained and not quoted: the library's message may contain the phrase.
             raise KeystoreError(
                 "mnemonic: found a phrase or path that does not derive, wanted a valid one"
             ) from None

@@ -245,3 +245,11 @@ def test_export_prints_the_encrypted_file(runner: CliRunner, kdir: Path) -> None
     assert document["address"] == ALICE
     assert document["encoding"]["type"] == ["scrypt", "xsalsa20-poly1305"]
     assert Keypair.create_from_encrypted_json(document, PASSWORD).ss58_address == ALICE
+
+
+def test_import_json_file_missing_is_usage_error(runner: CliRunner, kdir: Path, tmp_path: Path) -> None:
+    result = run(
+        runner, ["keys", "import", "x", "--json-file", str(tmp_path / "nope.json"), "--keystore", str(kdir)]
+    )
+    assert result.exit_code == 2
+    assert "does not exist" in result.stderr

@@ -8,6 +8,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from phala_agents.client import agent_file as af
 from phala_agents.client.agent_file import (
@@ -517,3 +519,14 @@ def test_prepare_agent_seals_for_id_and_version() -> None:
     public = load_agent_file(REPO / "examples" / "assistant" / "agent.toml")
     prepared_public = af.prepare_agent(public, cluster_pub=key.public_bytes, epoch=2, agent_id=6, version=1)
     assert af.register_call_args(prepared_public)["access"] == "Public"
+
+
+def test_top_level_key_after_a_table_gets_a_hint() -> None:
+    err = error_of(MINIMAL + 'access = "public"\n')
+    assert err.field == "prices.access"
+    assert "go before the first [table]" in err.wanted
+
+
+@given(st.integers(min_value=0, max_value=af.U128_MAX))
+def test_amount_round_trip_property(amount: int) -> None:
+    assert parse_amount(format_amount(amount)) == amount
