@@ -4,10 +4,11 @@ Nodes are shared between versions and never change once a version is published: 
 copies only the nodes on the paths of the changed keys (path copying), so the untouched subtrees
 keep their cached encodings and hashes and are never re-hashed.
 
-Inside one ``apply`` (or ``from_items``) the copies it made belong to that call (``owner`` is a
-token object unique to the call), so later changes in the same batch mutate them in place instead
-of copying them again, the "transient" trick of persistent vectors. Encodings are computed lazily,
-when ``root`` or ``read_proof`` asks, so a node rewritten several times in one batch is hashed once.
+Inside one ``apply`` the copies it made belong to that call (``owner`` is a token object unique
+to the call), so later changes in the same batch mutate them in place instead of copying them
+again, the "transient" trick of persistent vectors. Encodings are computed lazily, when ``root`` or
+``read_proof`` asks, so a node rewritten several times in one batch is hashed once. ``from_items``
+and ``trie_root`` build from the sorted keys instead (``_build``), a second, independent algorithm.
 """
 
 from __future__ import annotations
