@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from snp_vectors import SIM_NOW
+from structlog.testing import capture_logs
 
 from phala_agents.attestation.configfs import (
     SNP_GET_REPORT,
@@ -126,9 +127,12 @@ def test_configfs_tdx_provider(tsm_root: Path) -> None:
 
 def test_configfs_generation_race_is_retried(tsm_root: Path) -> None:
     fake = FakeTsm(root=tsm_root, provider="tdx_guest", make_outblob=lambda d, _: d, interfere=1)
-    assert get_evidence(b"x", _opts(tsm_root, fake)).kind == "tdx"
+    with capture_logs() as logs:
+        assert get_evidence(b"x", _opts(tsm_root, fake)).kind == "tdx"
+    assert [e["event"] for e in logs] == ["configfs_tsm_generation_mismatch"]
+    assert logs[0]["found"] == 2 and logs[0]["wanted"] == 1
     always = FakeTsm(root=tsm_root, provider="tdx_guest", make_outblob=lambda d, _: d, interfere=99)
-    with pytest.raises(EvidenceUnavailable, match="generation kept changing"):
+    with capture_logs(), pytest.raises(EvidenceUnavailable, match="generation kept changing"):
         get_evidence(b"x", _opts(tsm_root, always))
 
 
