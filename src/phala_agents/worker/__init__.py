@@ -1,6 +1,6 @@
 """phala_agents.worker: the worker runtime (token estimates, gas meter, upstream client, ledger)."""
 
-from phala_agents.worker.ledger import Ledger, LedgerReceipt, ReceiptState
+from phala_agents.worker.ledger import Ledger, LedgerReceipt, NewReceipt, ReceiptState, ReceiptWriter
 from phala_agents.worker.meter import CallerId, Charge, GasMeter, Prices, Reservation, Usage
 from phala_agents.worker.model_server import ModelServer, find_llama_server, find_model
 from phala_agents.worker.tokens import (
@@ -28,8 +28,10 @@ __all__ = [
     "Ledger",
     "LedgerReceipt",
     "ModelServer",
+    "NewReceipt",
     "Prices",
     "ReceiptState",
+    "ReceiptWriter",
     "Reservation",
     "Secret",
     "StreamResult",

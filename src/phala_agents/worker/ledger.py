@@ -14,10 +14,11 @@ States move ``pending -> submitted -> settled``; a failed or dropped submission 
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,9 @@ __all__ = [
     "Clock",
     "Ledger",
     "LedgerReceipt",
+    "NewReceipt",
     "ReceiptState",
+    "ReceiptWriter",
 ]
 
 ReceiptState: TypeAlias = Literal["pending", "submitted", "settled"]
@@ -61,6 +64,8 @@ _INSERT = (
     "ON CONFLICT DO NOTHING"
 )
 
+_SELECT_AUTHORIZATION = f"SELECT {_COLUMNS} FROM receipts WHERE caller = ? AND nonce = ?"  # noqa: S608
+
 
 class Clock(Protocol):
     """Wall-clock seconds; the ``time`` module is one. Tests pass a fake."""
@@ -83,6 +88,21 @@ class LedgerReceipt:
     state: ReceiptState
     state_at: float
     signed: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewReceipt:
+    """A receipt to store; ``created_at`` defaults to the ledger's clock at the commit."""
+
+    id: str
+    caller: bytes | str
+    nonce: int
+    agent_id: int
+    agent_version: int
+    charge: int
+    estimated: bool
+    signed: bytes
+    created_at: float | None = None
 
 
 def _row(row: tuple[object, ...]) -> LedgerReceipt:
@@ -177,22 +197,50 @@ class Ledger:
         Idempotent by ``(caller, nonce)``: a second receipt for the same authorization is not
         stored; the first one is returned with ``False``.
         """
+        receipt = NewReceipt(
+            id=id,
+            caller=caller,
+            nonce=nonce,
+            agent_id=agent_id,
+            agent_version=agent_version,
+            charge=charge,
+            estimated=estimated,
+            signed=signed,
+            created_at=created_at,
+        )
+        (outcome,) = self.record_batch([receipt])
+        if isinstance(outcome, ValueError):
+            raise outcome
+        return outcome
+
+    def record_batch(self, receipts: Sequence[NewReceipt]) -> list[tuple[LedgerReceipt, bool] | ValueError]:
+        """Store several receipts in one transaction (one fsync): group commit.
+
+        Per receipt, in order: ``(stored, inserted)`` as ``record`` returns it, or the
+        ``ValueError`` for an id already used by another authorization (that receipt alone is not
+        stored; the others are).
+        """
         now = self._clock.time()
-        created = now if created_at is None else created_at
+        outcomes: list[tuple[LedgerReceipt, bool] | ValueError] = []
         with self._transaction() as db:
-            cursor = db.execute(
-                _INSERT,
-                (id, caller, nonce, agent_id, agent_version, charge, int(estimated), created, now, signed),
-            )
-            inserted = cursor.rowcount == 1
-            row = db.execute(
-                f"SELECT {_COLUMNS} FROM receipts WHERE caller = ? AND nonce = ?",  # noqa: S608
-                (caller, nonce),
-            ).fetchone()
-            if row is None:
-                # The id collided with a different (caller, nonce): a caller bug, not a replay.
-                raise ValueError(f"receipt id {id!r} is already used by another authorization")
-        return _row(row), inserted
+            for r in receipts:
+                created = now if r.created_at is None else r.created_at
+                cursor = db.execute(
+                    _INSERT,
+                    (
+                        r.id, r.caller, r.nonce, r.agent_id, r.agent_version, r.charge,
+                        int(r.estimated), created, now, r.signed,
+                    ),
+                )  # fmt: skip
+                row = db.execute(_SELECT_AUTHORIZATION, (r.caller, r.nonce)).fetchone()
+                if row is None:
+                    # The id collided with a different (caller, nonce): a caller bug, not a replay.
+                    outcomes.append(
+                        ValueError(f"receipt id {r.id!r} is already used by another authorization")
+                    )
+                else:
+                    outcomes.append((_row(row), cursor.rowcount == 1))
+        return outcomes
 
     def _move(self, ids: Iterable[str], state: ReceiptState, allowed_from: tuple[ReceiptState, ...]) -> int:
         now = self._clock.time()
@@ -268,3 +316,53 @@ class Ledger:
             else:
                 row = self._db.execute("SELECT COUNT(*) FROM receipts WHERE state = ?", (state,)).fetchone()
         return int(row[0])
+
+
+class ReceiptWriter:
+    """Group commit for asyncio: concurrent ``record`` calls share one transaction and one fsync.
+
+    Each call returns only after the transaction holding its receipt committed, so the
+    durability promise is the same as ``Ledger.record``. While one commit runs (in a thread), new
+    receipts queue up and go into the next one, so the fsync cost is shared by however many
+    calls arrived meanwhile.
+    """
+
+    def __init__(self, ledger: Ledger, *, max_batch: int = 512) -> None:
+        self._ledger = ledger
+        self._max_batch = max_batch
+        self._queue: list[tuple[NewReceipt, asyncio.Future[tuple[LedgerReceipt, bool]]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self.batches = 0
+
+    async def record(self, receipt: NewReceipt) -> tuple[LedgerReceipt, bool]:
+        future: asyncio.Future[tuple[LedgerReceipt, bool]] = asyncio.get_running_loop().create_future()
+        self._queue.append((receipt, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await asyncio.shield(future)
+
+    async def _flush(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+            try:
+                outcomes = await asyncio.to_thread(self._ledger.record_batch, [r for r, _ in batch])
+            except BaseException as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            self.batches += 1
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if isinstance(outcome, ValueError):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+
+    async def aclose(self) -> None:
+        """Wait for every queued receipt to be committed."""
+        if self._flusher is not None:
+            await self._flusher

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from phala_agents.worker.ledger import Ledger
+from phala_agents.worker.ledger import Ledger, NewReceipt, ReceiptWriter
 
 
 class FakeClock:
@@ -133,3 +134,54 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(RuntimeError, match="schema version is 99, wanted 1"):
         Ledger(path)
+
+
+def _new(n: int, **kw: object) -> NewReceipt:
+    fields: dict[str, object] = {
+        "id": f"g-{n}",
+        "caller": "alice",
+        "nonce": n,
+        "agent_id": 1,
+        "agent_version": 1,
+        "charge": n,
+        "estimated": False,
+        "signed": b"s",
+    }
+    fields.update(kw)
+    return NewReceipt(**fields)  # type: ignore[arg-type]
+
+
+def test_record_batch_isolates_a_bad_receipt(ledger: Ledger) -> None:
+    _record(ledger, 1, caller="alice", id="taken")
+    outcomes = ledger.record_batch([_new(10), _new(11, id="taken"), _new(10, id="g-dup"), _new(12)])
+    assert [o[1] if isinstance(o, tuple) else "error" for o in outcomes] == [True, "error", False, True]
+    assert isinstance(outcomes[1], ValueError)
+    assert outcomes[2][0].id == "g-10"  # type: ignore[index]
+    assert ledger.count() == 3
+
+
+def test_group_commit_shares_fsyncs_and_loses_nothing(ledger: Ledger) -> None:
+    async def main() -> tuple[list[tuple[object, bool]], int]:
+        writer = ReceiptWriter(ledger)
+        results = await asyncio.gather(*(writer.record(_new(n % 150)) for n in range(200)))
+        await writer.aclose()
+        return list(results), writer.batches
+
+    results, batches = asyncio.run(main())
+    assert sum(1 for _, inserted in results if inserted) == 150
+    assert ledger.count() == 150
+    assert batches < 200
+
+
+def test_group_commit_reports_a_collision_to_its_caller_only(ledger: Ledger) -> None:
+    _record(ledger, 1, caller="bob", id="g-5")
+
+    async def main() -> list[object]:
+        writer = ReceiptWriter(ledger)
+        return list(
+            await asyncio.gather(*(writer.record(_new(n)) for n in range(10)), return_exceptions=True)
+        )
+
+    results = asyncio.run(main())
+    assert isinstance(results[5], ValueError)
+    assert all(isinstance(r, tuple) for i, r in enumerate(results) if i != 5)
