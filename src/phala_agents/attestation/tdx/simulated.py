@@ -282,6 +282,18 @@ class SimulatedTdx:
     ) -> bytes:
         """A quote (v4 TD 1.0 by default; ``sgx=True`` gives v3) signed by this hierarchy."""
         ver = version if version is not None else (3 if sgx else 4)
+        if len(report_data) > 64:
+            raise ValueError("report_data has more than 64 bytes")
+        report_data = report_data.ljust(64, b"\x00")
+        for name, value, size in (
+            ("mr_td", mr_td, 48),
+            ("mr_signer_seam", mr_signer_seam, 48),
+            ("mr_enclave", mr_enclave, 32),
+        ):
+            if len(value) != size:
+                raise ValueError(f"{name} must be {size} bytes")
+        if any(len(r) != 48 for r in rtmrs) or len(td_attributes) != 8 or len(tee_tcb_svn) != 16:
+            raise ValueError("rtmrs must be 48 bytes each, td_attributes 8, tee_tcb_svn 16")
         header = (
             struct.pack("<HHIHH", ver, 2, TEE_TYPE_SGX if sgx else TEE_TYPE_TDX, 0, 0)
             + INTEL_QE_VENDOR_ID

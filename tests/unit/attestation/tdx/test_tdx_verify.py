@@ -87,31 +87,96 @@ def _other_pck_crl(s: SimulatedTdx) -> Collateral:
 
 CASES = [
     Case("ok", _q(), _coll(), ""),
-    Case("header VERSION", lambda s: _patch(s.quote(), 0, b"\x06\x00"), _coll(), "VERSION is 6", ReportFormatError),
-    Case("ATTESTATION_KEY_TYPE", lambda s: _patch(s.quote(), 2, b"\x03\x00"), _coll(), "ATTESTATION_KEY_TYPE is 3"),
+    Case(
+        "header VERSION",
+        lambda s: _patch(s.quote(), 0, b"\x06\x00"),
+        _coll(),
+        "VERSION is 6",
+        ReportFormatError,
+    ),
+    Case(
+        "ATTESTATION_KEY_TYPE",
+        lambda s: _patch(s.quote(), 2, b"\x03\x00"),
+        _coll(),
+        "ATTESTATION_KEY_TYPE is 3",
+    ),
     Case("QE_VENDOR_ID", lambda s: _patch(s.quote(), 12, b"\x00"), _coll(), "QE_VENDOR_ID is 009a"),
-    Case("TEE_TYPE for a v4 body", lambda s: _patch(s.quote(), 4, b"\x80"), _coll(), "TEE_TYPE is 0x80", ReportFormatError),
-    Case("v5 TEE_TYPE vs body", lambda s: _patch(s.quote(version=5), 4, b"\x00"), _coll(), "TEE_TYPE is 0x0. Expect 0x81"),
+    Case(
+        "TEE_TYPE for a v4 body",
+        lambda s: _patch(s.quote(), 4, b"\x80"),
+        _coll(),
+        "TEE_TYPE is 0x80",
+        ReportFormatError,
+    ),
+    Case(
+        "v5 TEE_TYPE vs body",
+        lambda s: _patch(s.quote(version=5), 4, b"\x00"),
+        _coll(),
+        "TEE_TYPE is 0x0. Expect 0x81",
+    ),
     Case("untrusted root", _q(), _coll(), "Root CA CRL signature is invalid", trusted=False),
     Case("collateral not yet valid", _q(), _coll(), "is not yet valid", now=SIM_ISSUE - 1),
     Case("collateral expired", _q(), _coll(), "has expired", now=SIM_ISSUE + 30 * 86400 + 1),
     Case("SGX collateral for a TDX quote", _q(), _coll(tdx=False), "Expect TDX v3 for a TDX quote"),
     Case("TDX collateral for an SGX quote", _q(sgx=True), _coll(), "Expect SGX for an SGX quote"),
-    Case("PCK revoked", _q(), lambda s: s.collateral(issue=SIM_ISSUE, revoked_pck_serials=(s.pck_serial,)), "is revoked"),
+    Case(
+        "PCK revoked",
+        _q(),
+        lambda s: s.collateral(issue=SIM_ISSUE, revoked_pck_serials=(s.pck_serial,)),
+        "is revoked",
+    ),
     Case("PCK CRL of another CA", _q(), _other_pck_crl, "PCK CRL signature is invalid"),
-    Case("QE report signature", lambda s: _patch(s.quote(), 48 + 584 + 4 + 128 + 6 + 384, b"\x00" * 4), _coll(), "QE report (by the PCK) signature is invalid"),
-    Case("QE binding", lambda s: s.quote(qe_report=s.qe_report(auth_data=bytes(32))), _coll(), "QE report hash mismatch"),
+    Case(
+        "QE report signature",
+        lambda s: _patch(s.quote(), 48 + 584 + 4 + 128 + 6 + 384, b"\x00" * 4),
+        _coll(),
+        "QE report (by the PCK) signature is invalid",
+    ),
+    Case(
+        "QE binding",
+        lambda s: s.quote(qe_report=s.qe_report(auth_data=bytes(32))),
+        _coll(),
+        "QE report hash mismatch",
+    ),
     Case("QE REPORT_DATA upper half", _bad_upper_report_data, _coll(), "followed by 32 zero bytes"),
-    Case("quote signature", lambda s: _patch(s.quote(), 568, b"\xff"), _coll(), "quote (ISV enclave report) signature is invalid"),
+    Case(
+        "quote signature",
+        lambda s: _patch(s.quote(), 568, b"\xff"),
+        _coll(),
+        "quote (ISV enclave report) signature is invalid",
+    ),
     Case("QE MRSIGNER", _q(), _coll(qe_mr_signer=bytes(32)), "QE report field MRSIGNER"),
-    Case("QE ATTRIBUTES (debug QE)", lambda s: s.quote(qe_report=s.qe_report(attributes=bytes.fromhex("13" + "00" * 15))), _coll(), "QE report field ATTRIBUTES"),
-    Case("QE ISVSVN below every level", lambda s: s.quote(qe_report=s.qe_report(isv_svn=3)), _coll(), "QE report ISVSVN is 3"),
+    Case(
+        "QE ATTRIBUTES (debug QE)",
+        lambda s: s.quote(qe_report=s.qe_report(attributes=bytes.fromhex("13" + "00" * 15))),
+        _coll(),
+        "QE report field ATTRIBUTES",
+    ),
+    Case(
+        "QE ISVSVN below every level",
+        lambda s: s.quote(qe_report=s.qe_report(isv_svn=3)),
+        _coll(),
+        "QE report ISVSVN is 3",
+    ),
     Case("no matching TCB level", _q(), _coll(tcb_levels=[_level(9)]), "No matching TCB level found"),
     Case("TCB level Revoked", _q(), _coll(tcb_levels=[_level(0, "Revoked")]), "TCB status is Revoked"),
-    Case("TDX module identity missing", _q(tee_tcb_svn=bytes([6, 2, 3]) + bytes(13)), _coll(), "has no TDX_02"),
+    Case(
+        "TDX module identity missing", _q(tee_tcb_svn=bytes([6, 2, 3]) + bytes(13)), _coll(), "has no TDX_02"
+    ),
     Case("TDX module MR_SIGNER_SEAM", _q(mr_signer_seam=b"\x01" * 48), _coll(), "quote field MR_SIGNER_SEAM"),
-    Case("TDX module ISVSVN", _q(tee_tcb_svn=bytes([1, 1, 3]) + bytes(13)), _coll(), "TDX module TDX_01 ISVSVN is 1"),
-    Case("PCK data type 3 (needs PCS)", _pck_type_3, _coll(tdx=False), "certification data type is 3", CollateralUnavailable),
+    Case(
+        "TDX module ISVSVN",
+        _q(tee_tcb_svn=bytes([1, 1, 3]) + bytes(13)),
+        _coll(),
+        "TDX module TDX_01 ISVSVN is 1",
+    ),
+    Case(
+        "PCK data type 3 (needs PCS)",
+        _pck_type_3,
+        _coll(tdx=False),
+        "certification data type is 3",
+        CollateralUnavailable,
+    ),
     Case("no collateral", _q(), lambda s: None, "no collateral", CollateralUnavailable),
 ]
 
@@ -132,7 +197,9 @@ def test_verify_want_err(sim: SimulatedTdx, case: Case) -> None:
 
 def test_statuses_merge(sim: SimulatedTdx) -> None:
     # First level needs SVN 9 (we have 3): the second, OutOfDate with an advisory, is chosen.
-    coll = sim.collateral(issue=SIM_ISSUE, tcb_levels=[_level(9), _level(1, "OutOfDate", ("INTEL-SA-00001",))])
+    coll = sim.collateral(
+        issue=SIM_ISSUE, tcb_levels=[_level(9), _level(1, "OutOfDate", ("INTEL-SA-00001",))]
+    )
     v = verify_quote(sim.quote(), coll, _opts(sim))
     assert v.status == TcbStatus.OUT_OF_DATE and v.advisory_ids == ("INTEL-SA-00001",)
     # A QE at an OutOfDate level turns a ConfigurationNeeded platform into OutOfDateConfigurationNeeded.
@@ -141,7 +208,12 @@ def test_statuses_merge(sim: SimulatedTdx) -> None:
         tcb_levels=[_level(1, "ConfigurationNeeded", ("INTEL-SA-00002",))],
         qe_levels=[
             {"tcb": {"isvsvn": 9}, "tcbDate": "2024-03-13T00:00:00Z", "tcbStatus": "UpToDate"},
-            {"tcb": {"isvsvn": 2}, "tcbDate": "2023-01-01T00:00:00Z", "tcbStatus": "OutOfDate", "advisoryIDs": ["INTEL-SA-00003"]},
+            {
+                "tcb": {"isvsvn": 2},
+                "tcbDate": "2023-01-01T00:00:00Z",
+                "tcbStatus": "OutOfDate",
+                "advisoryIDs": ["INTEL-SA-00003"],
+            },
         ],
     )
     v = verify_quote(sim.quote(), coll, _opts(sim))
@@ -149,14 +221,20 @@ def test_statuses_merge(sim: SimulatedTdx) -> None:
     assert v.advisory_ids == ("INTEL-SA-00002", "INTEL-SA-00003")
     assert v.qe_status.status == TcbStatus.OUT_OF_DATE
     # A TDX module at an OutOfDate level (ISVSVN 2..3) makes the platform OutOfDate.
-    v = verify_quote(sim.quote(tee_tcb_svn=bytes([3, 1, 3]) + bytes(13)), sim.collateral(issue=SIM_ISSUE), _opts(sim))
+    v = verify_quote(
+        sim.quote(tee_tcb_svn=bytes([3, 1, 3]) + bytes(13)), sim.collateral(issue=SIM_ISSUE), _opts(sim)
+    )
     assert v.status == TcbStatus.OUT_OF_DATE
 
 
 def test_v5_and_sgx_simulated(sim: SimulatedTdx) -> None:
-    v = verify_quote(sim.quote(version=5, report_data=b"\x07" * 64), sim.collateral(issue=SIM_ISSUE), _opts(sim))
+    v = verify_quote(
+        sim.quote(version=5, report_data=b"\x07" * 64), sim.collateral(issue=SIM_ISSUE), _opts(sim)
+    )
     assert v.quote.header.version == 5 and v.quote.report_data == b"\x07" * 64
-    v = verify_quote(sim.quote(sgx=True, mr_enclave=b"\x01" * 32), sim.collateral(issue=SIM_ISSUE, tdx=False), _opts(sim))
+    v = verify_quote(
+        sim.quote(sgx=True, mr_enclave=b"\x01" * 32), sim.collateral(issue=SIM_ISSUE, tdx=False), _opts(sim)
+    )
     assert not v.is_tdx and v.quote.body.fields()["MRENCLAVE"] == "01" * 32
 
 
