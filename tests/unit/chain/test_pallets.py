@@ -1,0 +1,248 @@
+"""FRAME-style pallet tests: a mock runtime (``new_test_ext``), ``set_block_number(1)`` first,
+``assert_ok``, ``assert_noop`` (error and unchanged storage root), ``assert_last_event``."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from conftest import DictState
+
+from phala_agents.chain import DEV_ACCOUNTS, DevRuntime, StorageOverlay
+from phala_agents.chain.frame import Call, Origin
+from phala_agents.chain.pallets.balances import Balances
+from phala_agents.chain.pallets.sudo import Sudo
+from phala_agents.chain.pallets.system import System
+from phala_agents.errors import BadOrigin, DispatchError, ModuleError
+from phala_agents.scale import blake2_128_concat, storage_prefix, twox128
+
+try:
+    from phala_agents.chain.trie import trie_root
+except ImportError:  # pragma: no cover - the trie lands separately
+    trie_root = None
+
+ALICE, BOB, CHARLIE = DEV_ACCOUNTS["Alice"], DEV_ACCOUNTS["Bob"], DEV_ACCOUNTS["Charlie"]
+ED = 10**9
+NOBODY = bytes([9]) * 32
+
+
+class MockExt:
+    """``new_test_ext()``: a runtime over an in-memory genesis state."""
+
+    def __init__(self, balances: list[tuple[bytes, int]] | None = None) -> None:
+        genesis = None
+        if balances is not None:
+            genesis = {"Balances": {"balances": balances}, "Sudo": {"key": ALICE}}
+        self.rt = DevRuntime(genesis_config=genesis)
+        self.base = self.rt.genesis_storage()
+        self.overlay = StorageOverlay(DictState(self.base))
+        self.rt.ext.overlay = self.overlay
+        self.rt.ext.events = []
+
+    def state(self) -> dict[bytes, bytes]:
+        out = dict(self.base)
+        for k, v in self.overlay.changes().items():
+            if v is None:
+                out.pop(k, None)
+            else:
+                out[k] = v
+        return out
+
+    def root(self) -> bytes | dict[bytes, bytes]:
+        state = self.state()
+        return trie_root(state) if trie_root is not None else state
+
+    def set_block_number(self, n: int) -> None:
+        self.rt.pallet(System).number.put(n)
+        self.rt.ext.phase = b"\x00\x00\x00\x00\x00"
+
+    def dispatch(self, pallet: str, name: str, origin: Origin, **args: object) -> None:
+        outcome = self.rt.dispatch(Call(pallet=pallet, name=name, args=args), origin)
+        if not outcome.ok:
+            assert outcome.error is not None
+            raise outcome.error
+
+    def last_event(self) -> tuple[str, str, object]:
+        e = self.rt.decoded_events()[-1]
+        return e["pallet"], e["event"], e["attributes"]  # type: ignore[return-value]
+
+
+@contextmanager
+def new_test_ext(balances: list[tuple[bytes, int]] | None = None) -> Iterator[MockExt]:
+    yield MockExt([(ALICE, 100 * ED), (BOB, 200 * ED), (CHARLIE, 300 * ED)] if balances is None else balances)
+
+
+def assert_ok(ext: MockExt, pallet: str, name: str, origin: Origin, **args: object) -> None:
+    ext.dispatch(pallet, name, origin, **args)
+
+
+def assert_noop(ext: MockExt, expected: str, pallet: str, name: str, origin: Origin, **args: object) -> None:
+    """The call fails with ``expected`` ("Pallet::Error" or "BadOrigin") and changes nothing."""
+    before = ext.root()
+    events_before = len(ext.rt.ext.events)
+    with pytest.raises(DispatchError) as exc:
+        ext.dispatch(pallet, name, origin, **args)
+    got = f"{exc.value.pallet}::{exc.value.name}" if isinstance(exc.value, ModuleError) else type(exc.value).__name__
+    assert got == expected
+    assert ext.root() == before
+    assert len(ext.rt.ext.events) == events_before
+
+
+def assert_last_event(ext: MockExt, pallet: str, event: str, attrs: object) -> None:
+    assert ext.last_event() == (pallet, event, attrs)
+
+
+def signed(who: bytes) -> Origin:
+    return Origin.signed(who)
+
+
+def free(ext: MockExt, who: bytes) -> int:
+    return ext.rt.pallet(Balances).free_balance(who)
+
+
+def test_transfer_allow_death_moves_funds_and_emits_transfer() -> None:
+    with new_test_ext() as ext:
+        ext.set_block_number(1)
+        assert_ok(ext, "Balances", "transfer_allow_death", signed(ALICE), dest=("Id", BOB), value=10 * ED)
+        assert free(ext, ALICE) == 90 * ED and free(ext, BOB) == 210 * ED
+        assert_last_event(ext, "Balances", "Transfer", {"from": ALICE, "to": BOB, "amount": 10 * ED})
+
+
+def test_transfer_to_new_account_endows_it() -> None:
+    with new_test_ext() as ext:
+        ext.set_block_number(1)
+        assert_ok(ext, "Balances", "transfer_allow_death", signed(ALICE), dest=("Id", NOBODY), value=2 * ED)
+        names = [(e["pallet"], e["event"]) for e in ext.rt.decoded_events()]
+        assert names == [("System", "NewAccount"), ("Balances", "Endowed"), ("Balances", "Transfer")]
+        assert ext.rt.pallet(System).account.get(NOBODY)["providers"] == 1
+
+
+def test_transfer_errors_are_noops() -> None:
+    with new_test_ext() as ext:
+        ext.set_block_number(1)
+        assert_noop(ext, "Balances::InsufficientBalance", "Balances", "transfer_allow_death", signed(ALICE),
+                    dest=("Id", BOB), value=101 * ED)  # fmt: skip
+        assert_noop(ext, "Balances::ExistentialDeposit", "Balances", "transfer_allow_death", signed(ALICE),
+                    dest=("Id", NOBODY), value=ED - 1)  # fmt: skip
+        assert_noop(ext, "Balances::Expendability", "Balances", "transfer_keep_alive", signed(ALICE),
+                    dest=("Id", BOB), value=100 * ED)  # fmt: skip
+        assert_noop(ext, "BadOrigin", "Balances", "force_set_balance", signed(ALICE), who=("Id", BOB), new_free=1)
+        assert_noop(ext, "CannotLookup", "Balances", "transfer_allow_death", signed(ALICE),
+                    dest=("Index", 3), value=ED)  # fmt: skip
+
+
+def test_transfer_allow_death_reaps_sender_and_loses_dust() -> None:
+    with new_test_ext() as ext:
+        ext.set_block_number(1)
+        issuance = ext.rt.pallet(Balances).total_issuance.get()
+        assert_ok(ext, "Balances", "transfer_allow_death", signed(ALICE), dest=("Id", BOB), value=100 * ED - 1)
+        assert not ext.rt.pallet(System).account.contains(ALICE)
+        names = [(e["pallet"], e["event"]) for e in ext.rt.decoded_events()]
+        assert ("Balances", "DustLost") in names and ("System", "KilledAccount") in names
+        assert ext.rt.pallet(Balances).total_issuance.get() == issuance - 1
+
+
+def test_force_set_balance_and_issuance() -> None:
+    with new_test_ext() as ext:
+        ext.set_block_number(1)
+        bal = ext.rt.pallet(Balances)
+        issuance = bal.total_issuance.get()
+        assert_ok(ext, "Balances", "force_set_balance", Origin.root(), who=("Id", BOB), new_free=5 * ED)
+        assert_last_event(ext, "Balances", "BalanceSet", {"who": BOB, "free": 5 * ED})
+        assert bal.total_issuance.get() == issuance - 195 * ED
+
+
+def test_reserve_unreserve() -> None:
+    with new_test_ext() as ext:
+        ext.set_block_number(1)
+        bal = ext.rt.pallet(Balances)
+        bal.reserve(ALICE, 10 * ED)
+        assert_last_event(ext, "Balances", "Reserved", {"who": ALICE, "amount": 10 * ED})
+        assert bal.reserved_balance(ALICE) == 10 * ED and free(ext, ALICE) == 90 * ED
+        assert bal.unreserve(ALICE, 20 * ED) == 10 * ED
+        assert free(ext, ALICE) == 100 * ED
+        with pytest.raises(ModuleError):
+            bal.reserve(ALICE, 101 * ED)
+
+
+def test_sudo_errors_and_key_change() -> None:
+    with new_test_ext() as ext:
+        ext.set_block_number(1)
+        inner = Call(pallet="System", name="remark", args={"remark": b"hi"})
+        assert_noop(ext, "Sudo::RequireSudo", "Sudo", "sudo", signed(BOB), call=inner)
+        assert_ok(ext, "Sudo", "set_key", signed(ALICE), new=("Id", BOB))
+        assert_last_event(ext, "Sudo", "KeyChanged", {"old": ALICE, "new": BOB})
+        assert ext.rt.pallet(Sudo).key.get() == BOB
+        with pytest.raises(BadOrigin):
+            ext.dispatch("System", "set_storage", signed(BOB), items=[(b"k", b"v")])
+
+
+def test_sudo_inner_failure_is_reported_not_raised() -> None:
+    with new_test_ext() as ext:
+        ext.set_block_number(1)
+        inner = Call(pallet="Balances", name="force_transfer",
+                     args={"source": ("Id", ALICE), "dest": ("Id", BOB), "value": 10**30})  # fmt: skip
+        assert_ok(ext, "Sudo", "sudo", signed(ALICE), call=inner)
+        assert_last_event(ext, "Sudo", "Sudid",
+                          {"sudo_result": ("Err", ("Module", {"index": 2, "error": b"\x02\x00\x00\x00"}))})  # fmt: skip
+
+
+def test_remark_with_event() -> None:
+    from phala_agents.scale import blake2_256
+
+    with new_test_ext() as ext:
+        ext.set_block_number(1)
+        assert_ok(ext, "System", "remark_with_event", signed(BOB), remark=b"hello")
+        assert_last_event(ext, "System", "Remarked", {"sender": BOB, "hash": blake2_256(b"hello")})
+
+
+def test_golden_storage_keys() -> None:
+    rt = DevRuntime()
+    g = rt.genesis_storage()
+    account_key = storage_prefix("System", "Account") + blake2_128_concat(ALICE)
+    assert account_key.hex() == (
+        "26aa394eea5630e07c48ae0c9558cef7b99d880ec681799c0cf30e8886371da9"
+        "de1e86a9a8c739864cf3cc5ec2bea59fd43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a56da27d"
+    )
+    assert account_key in g
+    issuance = storage_prefix("Balances", "TotalIssuance")
+    assert issuance.hex() == "c2261276cc9d1f8598ea4b6a74b15c2f57c875e4cff74148e4628f264b974c80"
+    assert issuance in g
+    sudo_key = storage_prefix("Sudo", "Key")
+    assert sudo_key.hex() == "5c0d1176a568c1f92944340dbfed9e9c530ebca703c85910e7164cb7d1c9e47b"
+    assert g[sudo_key] == ALICE
+    assert twox128(b"System").hex() == "26aa394eea5630e07c48ae0c9558cef7"
+
+
+def test_weights_are_sane() -> None:
+    rt = DevRuntime()
+    limit = rt.system_config.max_extrinsic
+    for pallet in rt.pallets.values():
+        for c in pallet.CALLS:
+            if isinstance(c.weight, type(limit)):
+                assert 0 < c.weight.ref_time < limit.ref_time, (pallet.NAME, c.name)
+
+
+def test_balances_invariant_after_random_transfers() -> None:
+    accounts = [bytes([i]) * 32 for i in range(1, 9)]
+    rng = random.Random(1234)
+    with new_test_ext([(a, rng.randrange(ED, 50 * ED)) for a in accounts]) as ext:
+        ext.set_block_number(1)
+        bal = ext.rt.pallet(Balances)
+        system = ext.rt.pallet(System)
+        for _ in range(300):
+            src, dst = rng.choice(accounts), rng.choice(accounts)
+            value = rng.choice([0, ED - 1, ED, rng.randrange(0, 60 * ED)])
+            name = rng.choice(["transfer_allow_death", "transfer_keep_alive"])
+            try:
+                ext.dispatch("Balances", name, signed(src), dest=("Id", dst), value=value)
+            except DispatchError:
+                pass
+        total = 0
+        for _, info in system.account.iter():
+            data = info["data"]
+            assert data["free"] == 0 or data["free"] >= ED or data["reserved"] > 0  # type: ignore[index]
+            total += data["free"] + data["reserved"]  # type: ignore[index]
+        assert total == bal.total_issuance.get()
