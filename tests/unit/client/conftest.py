@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from phala_agents.client.keystore import KEYSTORE_ENV, PASSWORD_ENV
 
@@ -19,3 +21,14 @@ def _no_keystore_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def keystore_dir(tmp_path: Path) -> Path:
     return tmp_path / "keys"
+
+
+@pytest.fixture
+def fresh_structlog() -> Iterator[None]:
+    """structlog's defaults (every level passes) for capture_logs, whatever the CLI tests configured."""
+    saved = structlog.get_config()
+    structlog.reset_defaults()
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
