@@ -7,8 +7,8 @@ ours"). Tests that steer block production use chopsticks' dev_* RPCs and skip el
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -50,12 +50,12 @@ def _dev_node_unavailable() -> str | None:
 
 
 @contextlib.contextmanager
-def _run_dev_node(workdir: Path) -> Iterator[str]:
+def _run_dev_node(workdir: Path, *extra: str) -> Iterator[str]:
     port = free_port()
     log_path = workdir / f"node-{port}.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [str(PHALA_AGENT), "node", "--dev", "--tmp", "--rpc-port", str(port)],
+            [str(PHALA_AGENT), "node", "--dev", "--tmp", "--rpc-port", str(port), *extra],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -98,7 +98,7 @@ def backend(
         with run_chopsticks(workdir=workdir) as chain:
             yield name, chain.url
     else:
-        reason = _dev_node_unavailable() if shutil.which("node") or True else None
+        reason = _dev_node_unavailable()
         if reason is not None:
             pytest.skip(reason)
         with _run_dev_node(workdir) as url:
@@ -262,22 +262,33 @@ def test_descriptors_pin_the_metadata(backend: tuple[str, str], api: ChainClient
         ChainClient.connect(backend[1], metadata_hash="0x" + "00" * 32)
 
 
-def test_timeout_when_no_block_is_built(backend: tuple[str, str], api: ChainClient) -> None:
-    _require_chopsticks(backend)
+def _timeout_then_next_nonce(api: ChainClient) -> tuple[int, int]:
     charlie = api.keypair("//Charlie")
+    pending = api.tx.Balances.transfer_keep_alive(dest=_fresh_account(), value=10**12).sign(charlie)
+    with pytest.raises(SubmissionTimeout, match="wanted inBlock within 1s"):
+        api.submit(pending, timeout=1.0)
+    # Still in the pool: the local count keeps the next nonce from clashing with it.
+    follow = api.tx.Balances.transfer_keep_alive(dest=_fresh_account(), value=10**12).sign(charlie)
+    assert follow.nonce == pending.nonce + 1
+    api.send(follow)
+    return pending.nonce, follow.nonce
+
+
+def test_timeout_when_no_block_is_built(backend: tuple[str, str], api: ChainClient, tmp_path: Path) -> None:
+    if backend[0] == "devnode":
+        # A node that seals once an hour: nothing is included while we wait.
+        with _run_dev_node(tmp_path, "--block-time", "3600000") as url, ChainClient.connect(url) as slow:
+            _timeout_then_next_nonce(slow)
+            pool = slow.rpc("author_pendingExtrinsics")
+            assert isinstance(pool, list) and len(pool) == 2
+        return
     api.rpc("dev_setBlockBuildMode", ["Manual"])
     try:
-        pending = api.tx.Balances.transfer_keep_alive(dest=_fresh_account(), value=10**12).sign(charlie)
-        with pytest.raises(SubmissionTimeout, match="wanted inBlock within 1s"):
-            api.submit(pending, timeout=1.0)
-        # Still in the pool: the local count keeps the next nonce from clashing with it.
-        follow = api.tx.Balances.transfer_keep_alive(dest=_fresh_account(), value=10**12).sign(charlie)
-        assert follow.nonce == pending.nonce + 1
-        api.send(follow)
+        _, follow = _timeout_then_next_nonce(api)
         api.rpc("dev_newBlock", [{"count": 1}])
     finally:
         api.rpc("dev_setBlockBuildMode", ["Instant"])
-    assert api.balance(charlie).nonce == follow.nonce + 1
+    assert api.balance(api.keypair("//Charlie")).nonce == follow + 1
 
 
 def test_invalid_status_ends_the_watch(backend: tuple[str, str], api: ChainClient) -> None:
@@ -306,3 +317,35 @@ def test_invalid_status_ends_the_watch(backend: tuple[str, str], api: ChainClien
         other.close()
         api.rpc("dev_setBlockBuildMode", ["Instant"])
     assert api.balance(bob).nonce == first.nonce + 1
+
+
+def test_cli_chain_commands(backend: tuple[str, str]) -> None:
+    from typer.testing import CliRunner
+
+    from phala_agents.cli._app import app
+
+    url = backend[1]
+    runner = CliRunner()
+    status = runner.invoke(app, ["chain", "status", "--json", "--url", url])
+    assert status.exit_code == 0, status.stderr
+    assert json.loads(status.stdout)["dev_chain"] is True
+    dest = _fresh_account().ss58_address
+    env = {"PHALA_AGENT_SURI": "//Alice"}
+    sent = runner.invoke(
+        app, ["chain", "transfer", "--to", dest, "--amount", str(10**12), "--url", url, "--json"], env=env
+    )
+    assert sent.exit_code == 0, sent.stderr
+    assert json.loads(sent.stdout)["ok"] is True
+    assert "//Alice" not in sent.stdout + sent.stderr
+    balance = runner.invoke(app, ["chain", "balance", dest, "--json", "--url", url])
+    assert json.loads(balance.stdout)["free"] == 10**12
+    failed = runner.invoke(
+        app, ["chain", "transfer", "--to", dest, "--amount", str(10**30), "--url", url, "--json"], env=env
+    )
+    assert failed.exit_code == 1
+    assert json.loads(failed.stdout)["error"] in INSUFFICIENT
+    assert failed.stderr.startswith("Error: the transfer was included but failed with")
+    events = runner.invoke(
+        app, ["chain", "events", "--block", json.loads(sent.stdout)["block_hash"], "--json", "--url", url]
+    )
+    assert any(e["name"] == "Transfer" for e in json.loads(events.stdout)["events"])
