@@ -84,11 +84,17 @@ class ProductRoots:
     ark: x509.Certificate
     ask: x509.Certificate | None = None
     asvk: x509.Certificate | None = None
-    ark_sha256: str = ""  # filled in from ``ark`` when left empty
+    # SHA-256 over each DER, computed once here (the verifier's chain cache is keyed by them).
+    ark_sha256: str = field(default="", init=False)
+    ask_sha256: str | None = field(default=None, init=False)
+    asvk_sha256: str | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        if not self.ark_sha256:
-            object.__setattr__(self, "ark_sha256", sha256_fingerprint(self.ark))
+        object.__setattr__(self, "ark_sha256", sha256_fingerprint(self.ark))
+        if self.ask is not None:
+            object.__setattr__(self, "ask_sha256", sha256_fingerprint(self.ask))
+        if self.asvk is not None:
+            object.__setattr__(self, "asvk_sha256", sha256_fingerprint(self.asvk))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

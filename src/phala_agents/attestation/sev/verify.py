@@ -341,12 +341,14 @@ def _check_crl(
 
 
 def _intermediate(
-    product: ProductLine, kind: SigningKey, options: VerifyOptions, ark: x509.Certificate
-) -> x509.Certificate:
+    product: ProductLine, kind: SigningKey, options: VerifyOptions
+) -> tuple[x509.Certificate, str]:
+    """The ASK (VCEK) or ASVK (VLEK) and its SHA-256: from the trust set, else from KDS."""
     roots = options.roots.get(product)
-    known = roots.ask if kind is SigningKey.VCEK else roots.asvk
-    if known is not None:
-        return known
+    if kind is SigningKey.VCEK and roots.ask is not None and roots.ask_sha256:
+        return roots.ask, roots.ask_sha256
+    if kind is SigningKey.VLEK and roots.asvk is not None and roots.asvk_sha256:
+        return roots.asvk, roots.asvk_sha256
     what = "ASK" if kind is SigningKey.VCEK else "ASVK"
     if options.kds is None:
         raise CollateralUnavailable(
@@ -357,7 +359,7 @@ def _intermediate(
     wanted_cn = f"SEV-{product}" if kind is SigningKey.VCEK else f"SEV-VLEK-{product}"
     for cert in certs:
         if common_name(cert.subject) == wanted_cn:
-            return cert
+            return cert, hashlib.sha256(der(cert)).hexdigest()
     raise VerificationError(f"KDS cert_chain for {product}: no certificate with CN {wanted_cn!r}")
 
 
@@ -367,7 +369,7 @@ def _verify_chain(
     roots = options.roots.get(product)
     ark = roots.ark
     kind = endorsement.kind
-    inter = _intermediate(product, kind, options, ark)
+    inter, inter_sha = _intermediate(product, kind, options)
     inter_what = "ASK" if kind is SigningKey.VCEK else "ASVK"
     leaf_what = kind.name
     crl_bytes = options.crl
@@ -377,7 +379,6 @@ def _verify_chain(
                 f"CRL for {product}: revocation check asked for and fetching is disabled"
             )
         crl_bytes = options.kds.crl(product, "vcek" if kind is SigningKey.VCEK else "vlek")
-    inter_sha = hashlib.sha256(der(inter)).hexdigest()
     fingerprints = (roots.ark_sha256, inter_sha, endorsement.der_sha256)
     key: tuple[str, ...] = (*fingerprints, hashlib.sha256(crl_bytes).hexdigest() if crl_bytes else "")
     certs = [("ARK", ark), (inter_what, inter), (leaf_what, endorsement.cert)]
