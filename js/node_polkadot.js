@@ -17,9 +17,7 @@ async function main() {
     process.exit(2);
   }, TIMEOUT_MS);
   await cryptoWaitReady();
-  const provider = new WsProvider(url, false);
-  await provider.connect();
-  const api = await ApiPromise.create({ provider, noInitWarn: true, throwOnConnect: true });
+  const api = await ApiPromise.create({ provider: new WsProvider(url), noInitWarn: true, throwOnConnect: true });
   const out = {};
   out.chain = (await api.rpc.system.chain()).toString();
   out.nodeName = (await api.rpc.system.name()).toString();

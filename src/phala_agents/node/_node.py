@@ -49,6 +49,7 @@ INVALID_TRANSACTION_TEXT = {
     "UnknownOrigin": "The transaction extension did not authorize any origin",
 }
 
+FINALIZED_NOTIFY_DELAY = 0.1  # seconds between a watcher's "inBlock" and "finalized"
 CLIENT_ERROR = 1040  # author RPC "other" errors (e.g. an undecodable extrinsic envelope)
 VERIFICATION_ERROR = 1002
 
@@ -263,6 +264,14 @@ class DevNode:
         candidates = [(t.hash, t.data) for t in self.pool.best(self.config.max_block_transactions)]
         block = chain.author_block(candidates)
         self.pool.prune_included(block.info.hash, block.included)
+        if block.included:
+            # The block is final now, but watchers hear "finalized" a moment after "inBlock":
+            # @polkadot/api fetches a block's events on each status with switchMap, so a
+            # "finalized" right behind "inBlock" would cancel the inBlock callback.
+            assert self._loop is not None
+            self._loop.call_later(
+                FINALIZED_NOTIFY_DELAY, self.pool.finalized, block.info.hash, list(block.included)
+            )
         if block.invalid:
             self.pool.remove_invalid([h for h, _ in block.invalid])
         self.pool.clear_stale(block.info.number)

@@ -275,7 +275,7 @@ class TransactionPool:
         return removed
 
     def prune_included(self, block_hash: bytes, included: Iterable[bytes]) -> None:
-        """The transactions of a new (and, on a dev chain, finalized) block leave the pool.
+        """The transactions of a new block leave the pool (``{"inBlock": block}``).
 
         Their tags are now satisfied by the chain, so futures waiting on them become ready.
         """
@@ -289,13 +289,16 @@ class TransactionPool:
                 chain_tags.extend(tx.provides)
         for tx_hash in hashes:
             self._emit(tx_hash, {"inBlock": _hex(block_hash)})
-        for tx_hash in hashes:
-            self._emit(tx_hash, {"finalized": _hex(block_hash)})
         promoted: list[PoolTransaction] = []
         for tag in chain_tags:
             promoted.extend(self._satisfy(tag))
         for tx in promoted:
             self._add_ready(tx)
+
+    def finalized(self, block_hash: bytes, included: Iterable[bytes]) -> None:
+        """Report ``{"finalized": block}`` for transactions of a finalized block."""
+        for tx_hash in included:
+            self._emit(tx_hash, {"finalized": _hex(block_hash)})
 
     def clear_stale(self, block_number: int) -> list[bytes]:
         """Drop transactions whose longevity ran out (``valid_till < block_number``)."""

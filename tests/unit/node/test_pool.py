@@ -84,7 +84,8 @@ def test_pruning_promotes_futures_and_reports_statuses() -> None:
     assert pool.future_count == 1
     pool.prune_included(b"\xaa" * 32, [t0.hash])
     assert (t0.hash, {"inBlock": "0x" + "aa" * 32}) in events
-    assert (t0.hash, {"finalized": "0x" + "aa" * 32}) in events
+    pool.finalized(b"\xaa" * 32, [t0.hash])
+    assert events[-1] == (t0.hash, {"finalized": "0x" + "aa" * 32})
     assert pool.future_count == 1  # still waits for nonce 1
     t1 = tx(1, 1, chain_nonce=1)  # after the block, nonce 1 needs nothing
     assert pool.import_transaction(t1) == "ready"
