@@ -52,7 +52,11 @@ def unknown(reason: str) -> UnknownTransaction:
 def encode_validity_error(exc: InvalidTransaction) -> bytes:
     """``TransactionValidityError`` SCALE bytes: 0x00 Invalid(..) / 0x01 Unknown(..)."""
     if isinstance(exc, UnknownTransaction):
-        return b"\x01" + bytes((UNKNOWN_TRANSACTION[exc.reason][0],)) + (b"\x00" if exc.reason == "Custom" else b"")
+        return (
+            b"\x01"
+            + bytes((UNKNOWN_TRANSACTION[exc.reason][0],))
+            + (b"\x00" if exc.reason == "Custom" else b"")
+        )
     index = INVALID_TRANSACTION[exc.reason][0]
     return b"\x00" + bytes((index,)) + (b"\x00" if exc.reason == "Custom" else b"")
 

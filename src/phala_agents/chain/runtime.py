@@ -10,10 +10,9 @@ a storage layer, fee correction, ``ExtrinsicSuccess``/``ExtrinsicFailed``.
 from __future__ import annotations
 
 import hashlib
-
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import TypeVar, cast
 
 import ed25519_zebra
 import sr25519
@@ -60,8 +59,8 @@ from phala_agents.scale import (
     U64,
     U128,
     AccountId,
+    AnyCodec,
     Bytes,
-    Codec,
     Compact,
     Era,
     FixedBytes,
@@ -76,6 +75,8 @@ from phala_agents.scale import (
     field,
     unit_enum,
 )
+
+R = TypeVar("R")
 
 # --- indices (never change) --------------------------------------------------------------------
 
@@ -97,7 +98,7 @@ SPEC_VERSION = 100
 TRANSACTION_VERSION = 1
 STATE_VERSION = 1
 EXTRINSIC_VERSION = 4
-TOKEN_SYMBOL = "UNIT"
+TOKEN_SYMBOL = "UNIT"  # noqa: S105 - a token ticker, not a secret
 TOKEN_DECIMALS = 12
 SS58_PREFIX = 42
 UNIT = 10**TOKEN_DECIMALS
@@ -105,8 +106,9 @@ DEV_ENDOWMENT = 1 << 60  # what substrate's dev chain specs give each dev accoun
 U64_MAX = 2**64 - 1
 
 # Runtime APIs this runtime answers and the versions it declares (the id is the 8-byte
-# BLAKE2b digest of the trait name, as sp-api computes it; e.g. Core = 0xdf6acb689907609b). TransactionPaymentApi 4 returns RuntimeDispatchInfo with a
-# WeightV2 (compact ref_time/proof_size): what @polkadot/api 16.5 and scalecodec 1.2.12 decode.
+# BLAKE2b digest of the trait name, as sp-api computes it; e.g. Core = 0xdf6acb689907609b).
+# TransactionPaymentApi 4 returns RuntimeDispatchInfo with a WeightV2 (compact ref_time,
+# proof_size): what @polkadot/api 16.5 and scalecodec 1.2.12 decode.
 RUNTIME_APIS: tuple[tuple[str, int], ...] = (
     ("Core", 5),
     ("Metadata", 2),
@@ -145,15 +147,15 @@ DEV_ACCOUNTS: dict[str, bytes] = {
 # --- signed extensions (order matters: it is the order of extra and additional data) -------------
 
 
-def _ext_type(path: str, fields: Sequence[object] = ()) -> Codec[object]:
-    return cast("Codec[object]", Struct(path, list(fields), params=(("T", None),)))  # type: ignore[arg-type]
+def _ext_type(path: str, fields: Sequence[object] = ()) -> AnyCodec:
+    return cast("AnyCodec", Struct(path, list(fields), params=(("T", None),)))  # type: ignore[arg-type]
 
 
-def _tuple_struct(path: str, inner: Codec[object], type_name: str) -> Codec[object]:
+def _tuple_struct(path: str, inner: AnyCodec, type_name: str) -> AnyCodec:
     from phala_agents.scale import NewType
 
     codec = NewType(path, inner, inner_type_name=type_name)
-    return cast("Codec[object]", codec)
+    return cast("AnyCodec", codec)
 
 
 MetadataHashMode = unit_enum("frame_metadata_hash_extension::Mode", ["Disabled", "Enabled"])
@@ -167,30 +169,32 @@ SIGNED_EXTENSIONS: tuple[SignedExtensionDecl, ...] = (
     SignedExtensionDecl(
         identifier="CheckSpecVersion",
         extra=_ext_type("frame_system::extensions::check_spec_version::CheckSpecVersion"),
-        additional=cast("Codec[object]", U32),
+        additional=cast("AnyCodec", U32),
     ),
     SignedExtensionDecl(
         identifier="CheckTxVersion",
         extra=_ext_type("frame_system::extensions::check_tx_version::CheckTxVersion"),
-        additional=cast("Codec[object]", U32),
+        additional=cast("AnyCodec", U32),
     ),
     SignedExtensionDecl(
         identifier="CheckGenesis",
         extra=_ext_type("frame_system::extensions::check_genesis::CheckGenesis"),
-        additional=cast("Codec[object]", H256),
+        additional=cast("AnyCodec", H256),
     ),
     SignedExtensionDecl(
         identifier="CheckMortality",
-        extra=_tuple_struct("frame_system::extensions::check_mortality::CheckMortality",
-                            cast("Codec[object]", Era), "Era"),
-        additional=cast("Codec[object]", H256),
-    ),  # fmt: skip
+        extra=_tuple_struct(
+            "frame_system::extensions::check_mortality::CheckMortality", cast("AnyCodec", Era), "Era"
+        ),
+        additional=cast("AnyCodec", H256),
+    ),
     SignedExtensionDecl(
         identifier="CheckNonce",
-        extra=_tuple_struct("frame_system::extensions::check_nonce::CheckNonce",
-                            cast("Codec[object]", Compact(U32)), "T::Nonce"),
+        extra=_tuple_struct(
+            "frame_system::extensions::check_nonce::CheckNonce", cast("AnyCodec", Compact(U32)), "T::Nonce"
+        ),
         additional=Unit,
-    ),  # fmt: skip
+    ),
     SignedExtensionDecl(
         identifier="CheckWeight",
         extra=_ext_type("frame_system::extensions::check_weight::CheckWeight"),
@@ -198,16 +202,25 @@ SIGNED_EXTENSIONS: tuple[SignedExtensionDecl, ...] = (
     ),
     SignedExtensionDecl(
         identifier="ChargeTransactionPayment",
-        extra=_tuple_struct("pallet_transaction_payment::ChargeTransactionPayment",
-                            cast("Codec[object]", Compact(U128)), "BalanceOf<T>"),
+        extra=_tuple_struct(
+            "pallet_transaction_payment::ChargeTransactionPayment",
+            cast("AnyCodec", Compact(U128)),
+            "BalanceOf<T>",
+        ),
         additional=Unit,
-    ),  # fmt: skip
+    ),
     SignedExtensionDecl(
         identifier="CheckMetadataHash",
-        extra=cast("Codec[object]", Struct("frame_metadata_hash_extension::CheckMetadataHash",
-                                           [field("mode", MetadataHashMode, "Mode")], params=(("T", None),))),
-        additional=cast("Codec[object]", Option(FixedBytes(32))),
-    ),  # fmt: skip
+        extra=cast(
+            "AnyCodec",
+            Struct(
+                "frame_metadata_hash_extension::CheckMetadataHash",
+                [field("mode", MetadataHashMode, "Mode")],
+                params=(("T", None),),
+            ),
+        ),
+        additional=cast("AnyCodec", Option(FixedBytes(32))),
+    ),
 )
 
 
@@ -241,8 +254,8 @@ def encode_unsigned(call_bytes: bytes) -> bytes:
 
 def _ecdsa_account(signature: bytes, message: bytes) -> bytes | None:
     """``blake2_256`` of the compressed secp256k1 key that signed ``blake2_256(message)``."""
-    from ecdsa import SECP256k1, VerifyingKey  # type: ignore[import-untyped]
-    from ecdsa.util import sigdecode_string  # type: ignore[import-untyped]
+    from ecdsa import SECP256k1, VerifyingKey
+    from ecdsa.util import sigdecode_string
 
     v = signature[64]
     if v >= 27:
@@ -253,7 +266,7 @@ def _ecdsa_account(signature: bytes, message: bytes) -> bytes | None:
         keys = VerifyingKey.from_public_key_recovery_with_digest(
             signature[:64], blake2_256(message), SECP256k1, sigdecode=sigdecode_string
         )
-    except Exception:  # noqa: BLE001 - any malformed signature is a bad proof
+    except Exception:
         return None
     if v >= len(keys):
         return None
@@ -265,12 +278,12 @@ def verify_multisignature(kind: str, signature: bytes, message: bytes, who: byte
     if kind == "Sr25519":
         try:
             return bool(sr25519.verify(signature, message, who))
-        except Exception:  # noqa: BLE001 - the binding raises on malformed keys
+        except Exception:
             return False
     if kind == "Ed25519":
         try:
             return bool(ed25519_zebra.ed_verify(signature, message, who))
-        except Exception:  # noqa: BLE001
+        except Exception:
             return False
     if kind == "Ecdsa":
         return _ecdsa_account(signature, message) == who
@@ -332,7 +345,7 @@ class DevRuntime(FrameRuntime):
         self.timestamp = self.pallet(Timestamp)
         self.balances = self.pallet(Balances)
         self.payment = self.pallet(TransactionPayment)
-        self.system_config = cast(SystemConfig, self.system.config)
+        self.system_config: SystemConfig = self.system.config
         self._genesis_config = dict(genesis_config) if genesis_config is not None else dev_genesis_config()
         self._metadata: bytes | None = None
         self._version = runtime_version_dict()
@@ -367,8 +380,8 @@ class DevRuntime(FrameRuntime):
             from phala_agents.scale import encode_metadata
 
             md = self.build_metadata(
-                extrinsic_address=cast("Codec[object]", MultiAddress),
-                extrinsic_signature=cast("Codec[object]", MultiSignature),
+                extrinsic_address=cast("AnyCodec", MultiAddress),
+                extrinsic_signature=cast("AnyCodec", MultiSignature),
                 signed_extensions=SIGNED_EXTENSIONS,
             )
             self._metadata = encode_metadata(md)
@@ -384,8 +397,10 @@ class DevRuntime(FrameRuntime):
         try:
             for pallet in self.pallets.values():
                 pallet.genesis(self._genesis_config.get(pallet.NAME, {}))
-            overlay.set(b":code", b"phala-agents python runtime " + SPEC_NAME.encode() + b" " +
-                        str(SPEC_VERSION).encode())  # fmt: skip
+            overlay.set(
+                b":code",
+                b"phala-agents python runtime " + SPEC_NAME.encode() + b" " + str(SPEC_VERSION).encode(),
+            )
             overlay.set(b":extrinsic_index", (0).to_bytes(4, "little"))
         finally:
             self.ext.overlay = previous
@@ -398,8 +413,12 @@ class DevRuntime(FrameRuntime):
         data = bytes(data)
         length, pos = _COMPACT_U32.decode(data, 0)
         if pos + length != len(data):
-            raise decode_error(0, "UncheckedExtrinsic", f"length prefix {length} for {len(data) - pos} bytes",
-                               "the prefix to match the body")  # fmt: skip
+            raise decode_error(
+                0,
+                "UncheckedExtrinsic",
+                f"length prefix {length} for {len(data) - pos} bytes",
+                "the prefix to match the body",
+            )
         if pos >= len(data):
             raise decode_error(pos, "UncheckedExtrinsic", "no version byte", "a version byte")
         version = data[pos]
@@ -423,16 +442,28 @@ class DevRuntime(FrameRuntime):
             call_start = pos
             call, pos = self.call_codec.decode(data, pos)
             if pos != len(data):
-                raise decode_error(pos, "UncheckedExtrinsic", f"{len(data) - pos} trailing byte(s)", "end of input")
+                raise decode_error(
+                    pos, "UncheckedExtrinsic", f"{len(data) - pos} trailing byte(s)", "end of input"
+                )
             return Extrinsic(
-                signed=True, call=call, address=address, signature=cast("tuple[str, bytes]", signature),
-                era=era, nonce=nonce, tip=tip, mode=mode, call_bytes=data[call_start:], extra_bytes=extra,
+                signed=True,
+                call=call,
+                address=address,
+                signature=cast("tuple[str, bytes]", signature),
+                era=era,
+                nonce=nonce,
+                tip=tip,
+                mode=mode,
+                call_bytes=data[call_start:],
+                extra_bytes=extra,
                 length=len(data),
-            )  # fmt: skip
+            )
         call_start = pos
         call, pos = self.call_codec.decode(data, pos)
         if pos != len(data):
-            raise decode_error(pos, "UncheckedExtrinsic", f"{len(data) - pos} trailing byte(s)", "end of input")
+            raise decode_error(
+                pos, "UncheckedExtrinsic", f"{len(data) - pos} trailing byte(s)", "end of input"
+            )
         return Extrinsic(signed=False, call=call, call_bytes=data[call_start:], length=len(data))
 
     def _block_hash_or_ancient(self, number: int) -> bytes:
@@ -449,10 +480,7 @@ class DevRuntime(FrameRuntime):
         who = cast(bytes, address[1])
         current = self.system.number.get()
         genesis = self.system.block_hash.get(0)
-        if xt.era is None:
-            birth_hash = genesis
-        else:
-            birth_hash = self._block_hash_or_ancient(xt.era.birth(current))
+        birth_hash = genesis if xt.era is None else self._block_hash_or_ancient(xt.era.birth(current))
         if xt.mode == 1:
             raise unknown("CannotLookup")  # CheckMetadataHash enabled, but this runtime has no hash
         payload = xt.call_bytes + xt.extra_bytes + self._spec_tx + genesis + birth_hash + b"\x00"
@@ -548,7 +576,10 @@ class DevRuntime(FrameRuntime):
         current = self.system.block_weight.get()
         key = cls.value.lower()
         w = cast(dict[str, int], current[key])
-        current[key] = {"ref_time": w["ref_time"] + weight.ref_time, "proof_size": w["proof_size"] + weight.proof_size}
+        current[key] = {
+            "ref_time": w["ref_time"] + weight.ref_time,
+            "proof_size": w["proof_size"] + weight.proof_size,
+        }
         self.system.block_weight.put(current)
 
     def inherent_extrinsics(self, overlay: Overlay, context: BlockContext) -> list[bytes]:
@@ -582,7 +613,9 @@ class DevRuntime(FrameRuntime):
             raise
         outcome = self.dispatch(xt.call, Origin.signed(who))
         post = outcome.post
-        actual_weight = post.actual_weight if post is not None and post.actual_weight is not None else info.weight
+        actual_weight = (
+            post.actual_weight if post is not None and post.actual_weight is not None else info.weight
+        )
         pays = post.pays_fee if post is not None else info.pays_fee
         if not outcome.ok:
             pays = info.pays_fee  # an error keeps the declared fee (no PostInfo)
@@ -598,13 +631,13 @@ class DevRuntime(FrameRuntime):
             self.balances.deposit_event("Deposit", {"who": who, "amount": refund})
         else:
             actual_fee = fee
-        self.payment.deposit_event("TransactionFeePaid", {"who": who, "actual_fee": actual_fee, "tip": xt.tip})
+        self.payment.deposit_event(
+            "TransactionFeePaid", {"who": who, "actual_fee": actual_fee, "tip": xt.tip}
+        )
         result = self._note_applied(outcome.ok, outcome.error, actual_info)
         overlay.commit_transaction()
         ext.extrinsic_index += 1
-        return ApplyOutcome(
-            ok=outcome.ok, error=result, weight=actual_weight.ref_time, fee=actual_fee
-        )
+        return ApplyOutcome(ok=outcome.ok, error=result, weight=actual_weight.ref_time, fee=actual_fee)
 
     def _pre_dispatch(self, xt: Extrinsic, who: bytes, info: DispatchInfo) -> int:
         """The signed extensions' ``pre_dispatch`` in order; returns the fee withdrawn."""
@@ -629,7 +662,9 @@ class DevRuntime(FrameRuntime):
     def _check_block_limits(self, info: DispatchInfo, length: int) -> None:
         cfg = self.system_config
         total_len = (self.system.all_extrinsics_len.get() or 0) + length
-        max_len = cfg.normal_max_length if info.dispatch_class is DispatchClass.NORMAL else cfg.max_block_length
+        max_len = (
+            cfg.normal_max_length if info.dispatch_class is DispatchClass.NORMAL else cfg.max_block_length
+        )
         if total_len > max_len:
             raise invalid("ExhaustsResources")
         weight = info.weight + Weight(cfg.base_extrinsic_ref_time, 0)
@@ -654,7 +689,9 @@ class DevRuntime(FrameRuntime):
         if not outcome.ok:
             overlay.rollback_transaction()
             raise invalid("BadMandatory")
-        self._note_block_weight(DispatchClass.MANDATORY, info.weight + Weight(self.system_config.base_extrinsic_ref_time))
+        self._note_block_weight(
+            DispatchClass.MANDATORY, info.weight + Weight(self.system_config.base_extrinsic_ref_time)
+        )
         self.system.all_extrinsics_len.put((self.system.all_extrinsics_len.get() or 0) + xt.length)
         self._note_applied(True, None, info)
         overlay.commit_transaction()
@@ -676,7 +713,8 @@ class DevRuntime(FrameRuntime):
 
         exc = cast(DispatchError, error)
         self.system.deposit_event(
-            "ExtrinsicFailed", {"dispatch_error": self.dispatch_error_value(exc), "dispatch_info": dispatch_info}
+            "ExtrinsicFailed",
+            {"dispatch_error": self.dispatch_error_value(exc), "dispatch_info": dispatch_info},
         )
         return self.dispatch_error_text(exc)
 
@@ -719,12 +757,12 @@ class DevRuntime(FrameRuntime):
             return self._validate_api(state, params)
         raise KeyError(method)
 
-    def _with_state(self, state: StateReader, fn: object) -> object:  # type: ignore[no-untyped-def]
+    def _with_state(self, state: StateReader, fn: Callable[[], R]) -> R:
         ext = self.ext
         saved = ext.overlay
         ext.overlay = StorageOverlay(state)
         try:
-            return fn()  # type: ignore[operator]
+            return fn()
         finally:
             ext.overlay = saved
 
@@ -738,12 +776,19 @@ class DevRuntime(FrameRuntime):
         if method.endswith("query_info"):
             partial = parts.inclusion_fee if xt.signed else 0
             return RuntimeDispatchInfo.encode(
-                {"weight": info.weight.to_dict(), "class": (info.dispatch_class.value, None), "partial_fee": partial}
+                {
+                    "weight": info.weight.to_dict(),
+                    "class": (info.dispatch_class.value, None),
+                    "partial_fee": partial,
+                }
             )
         inclusion = None
         if xt.signed and info.pays_fee is Pays.YES:
-            inclusion = {"base_fee": parts.base_fee, "len_fee": parts.len_fee,
-                         "adjusted_weight_fee": parts.adjusted_weight_fee}  # fmt: skip
+            inclusion = {
+                "base_fee": parts.base_fee,
+                "len_fee": parts.len_fee,
+                "adjusted_weight_fee": parts.adjusted_weight_fee,
+            }
         return FeeDetails.encode({"inclusion_fee": inclusion, "tip": xt.tip})
 
     def _validate_api(self, state: StateReader, params: bytes) -> bytes:
@@ -756,7 +801,9 @@ class DevRuntime(FrameRuntime):
         end = pos + length
         tx = params[1:end]
         block_hash = H256.decode_all(params[end:])
-        source = (TransactionSource.IN_BLOCK, TransactionSource.LOCAL, TransactionSource.EXTERNAL)[source_index]
+        source = (TransactionSource.IN_BLOCK, TransactionSource.LOCAL, TransactionSource.EXTERNAL)[
+            source_index
+        ]
         try:
             valid = self.validate_transaction(state, tx, source, block_hash)
         except InvalidTransaction as exc:
@@ -772,7 +819,9 @@ class DevRuntime(FrameRuntime):
 
     # --- helpers for tests, CLI and clients ----------------------------------------------------------
 
-    def signing_payload(self, call_bytes: bytes, extra: bytes, genesis_hash: bytes, birth_hash: bytes) -> bytes:
+    def signing_payload(
+        self, call_bytes: bytes, extra: bytes, genesis_hash: bytes, birth_hash: bytes
+    ) -> bytes:
         """The bytes a signer signs (hashed when longer than 256 bytes)."""
         payload = call_bytes + extra + self._spec_tx + genesis_hash + birth_hash + b"\x00"
         return blake2_256(payload) if len(payload) > 256 else payload

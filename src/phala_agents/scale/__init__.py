@@ -1,6 +1,7 @@
 """SCALE codec, type registry, hashers (twox, blake2), SS58 and the metadata V14 model."""
 
 from phala_agents.scale._codec import (
+    H256,
     I8,
     I16,
     I32,
@@ -13,6 +14,7 @@ from phala_agents.scale._codec import (
     U128,
     U256,
     AccountId,
+    AnyCodec,
     Array,
     Bool,
     Bytes,
@@ -23,7 +25,6 @@ from phala_agents.scale._codec import (
     Era,
     Field,
     FixedBytes,
-    H256,
     Lazy,
     MortalEra,
     NewType,
@@ -90,6 +91,7 @@ __all__ = [
     "U128",
     "U256",
     "AccountId",
+    "AnyCodec",
     "Array",
     "Bool",
     "Bytes",

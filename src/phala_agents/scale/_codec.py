@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar, cast
 
 from phala_agents.errors import DecodeError
 
@@ -76,6 +76,10 @@ class Codec(Generic[T]):
 
     def __repr__(self) -> str:
         return self.type_name
+
+
+# A codec of any value type (Codec is invariant in T); used where declarations mix types.
+AnyCodec: TypeAlias = Codec[Any]
 
 
 # --- primitives ---------------------------------------------------------------------------------
@@ -352,7 +356,7 @@ class Vec(Codec[list[T]]):
         self.inner = inner
         self.type_name = f"Vec<{inner.type_name}>"
 
-    def encode(self, value: Sequence[T]) -> bytes:  # type: ignore[override]
+    def encode(self, value: Sequence[T]) -> bytes:
         enc = self.inner.encode
         return encode_len(len(value)) + b"".join(enc(v) for v in value)
 
@@ -389,7 +393,7 @@ class Array(Codec[list[T]]):
         self.size = size
         self.type_name = f"[{inner.type_name}; {size}]"
 
-    def encode(self, value: Sequence[T]) -> bytes:  # type: ignore[override]
+    def encode(self, value: Sequence[T]) -> bytes:
         if len(value) != self.size:
             raise ValueError(f"{self.type_name}: found {len(value)} items, wanted {self.size}")
         return b"".join(self.inner.encode(v) for v in value)
@@ -416,11 +420,11 @@ class Tuple(Codec[tuple[object, ...]]):
 
     __slots__ = ("items",)
 
-    def __init__(self, *items: Codec[object]) -> None:
+    def __init__(self, *items: AnyCodec) -> None:
         self.items = items
         self.type_name = "(" + ", ".join(i.type_name for i in items) + ")"
 
-    def encode(self, value: Sequence[object]) -> bytes:  # type: ignore[override]
+    def encode(self, value: Sequence[object]) -> bytes:
         if len(value) != len(self.items):
             raise ValueError(f"{self.type_name}: found {len(value)} items, wanted {len(self.items)}")
         return b"".join(c.encode(v) for c, v in zip(self.items, value, strict=True))
@@ -436,7 +440,7 @@ class Tuple(Codec[tuple[object, ...]]):
         return tuple(c.default() for c in self.items)
 
     def type_spec(self, reg: TypeRegistry) -> TypeSpec:
-        return reg.tuple(self.items)
+        return reg.tuple_of(self.items)
 
     def registry_key(self, reg: TypeRegistry) -> object:
         return ("tuple", tuple(reg.register(i) for i in self.items))
@@ -491,7 +495,7 @@ class Field:
     """A named (or unnamed, ``name=None``) field of a struct or variant."""
 
     name: str | None
-    codec: Codec[object]
+    codec: AnyCodec
     type_name: str | None = None
     docs: tuple[str, ...] = ()
 
@@ -501,10 +505,10 @@ def field(
 ) -> Field:
     """Declare a field; ``type_name`` is the Rust type text wallets show (e.g. ``"T::Balance"``)."""
     doc_lines = tuple(docs.split("\n")) if isinstance(docs, str) else tuple(docs)
-    return Field(name=name, codec=cast("Codec[object]", codec), type_name=type_name, docs=doc_lines)
+    return Field(name=name, codec=cast("AnyCodec", codec), type_name=type_name, docs=doc_lines)
 
 
-Params: TypeAlias = Sequence[tuple[str, "Codec[object] | None"]]
+Params: TypeAlias = Sequence[tuple[str, "AnyCodec | None"]]
 
 
 class Struct(Codec[dict[str, object]]):
@@ -619,7 +623,7 @@ class Enum(Codec[EnumValue]):
         except KeyError:
             raise ValueError(f"{self.type_name}: unknown variant {name!r}") from None
 
-    def encode(self, value: EnumValue | str) -> bytes:  # type: ignore[override]
+    def encode(self, value: EnumValue | str) -> bytes:
         if isinstance(value, str):
             name, payload = value, None
         else:
@@ -685,7 +689,7 @@ class Result(Enum):
 
     __slots__ = ()
 
-    def __init__(self, ok: Codec[object], err: Codec[object]) -> None:
+    def __init__(self, ok: AnyCodec, err: AnyCodec) -> None:
         super().__init__(
             "Result",
             [variant("Ok", 0, [field(None, ok)]), variant("Err", 1, [field(None, err)])],

@@ -16,8 +16,23 @@ from phala_agents.scale._codec import encode_len
 META_MAGIC = b"meta"
 METADATA_VERSION = 14
 
-PRIMITIVES = ("bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "u256",
-              "i8", "i16", "i32", "i64", "i128", "i256")  # fmt: skip
+PRIMITIVES = (
+    "bool",
+    "char",
+    "str",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "u128",
+    "u256",
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "i128",
+    "i256",
+)
 STORAGE_HASHERS = (
     "Blake2_128",
     "Blake2_256",
@@ -198,7 +213,7 @@ def _type_def(d: TypeDef) -> bytes:
             [
                 _str(v.name) + _vec([_field(f) for f in v.fields]) + bytes((v.index,)) + _strs(v.docs)
                 for v in d.variants
-            ]  # fmt: skip
+            ]
         )
     if isinstance(d, TypeDefSequence):
         return b"\x02" + encode_len(d.type)
@@ -237,8 +252,12 @@ def _pallet(p: PalletMeta) -> bytes:
         storage = b"\x00"
     else:
         storage = b"\x01" + _str(p.storage_prefix) + _vec([_storage_entry(e) for e in p.storage])
-    constants = _vec([_str(c.name) + encode_len(c.type) + encode_len(len(c.value)) + c.value + _strs(c.docs)
-                      for c in p.constants])  # fmt: skip
+    constants = _vec(
+        [
+            _str(c.name) + encode_len(c.type) + encode_len(len(c.value)) + c.value + _strs(c.docs)
+            for c in p.constants
+        ]
+    )
     return (
         _str(p.name)
         + storage
@@ -263,6 +282,6 @@ def encode_metadata(md: MetadataV14) -> bytes:
                 _str(s.identifier) + encode_len(s.type) + encode_len(s.additional_signed)
                 for s in ext.signed_extensions
             ]
-        )  # fmt: skip
+        )
     )
     return META_MAGIC + bytes((METADATA_VERSION,)) + types + pallets + extrinsic + encode_len(md.runtime_type)

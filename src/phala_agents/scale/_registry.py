@@ -27,7 +27,7 @@ from phala_agents.scale._metadata import (
 )
 
 if TYPE_CHECKING:
-    from phala_agents.scale._codec import Codec, Field, Params, Variant
+    from phala_agents.scale._codec import AnyCodec, Field, Params, Variant
 
 TypeSpec: TypeAlias = tuple[tuple[str, ...], tuple[TypeParameter, ...], TypeDef, tuple[str, ...]]
 
@@ -40,7 +40,7 @@ class TypeRegistry:
         self._types: list[PortableType | None] = []
         self._keep: list[object] = []  # keeps id()-keyed codecs alive while the registry lives
 
-    def register(self, codec: Codec[object]) -> int:
+    def register(self, codec: AnyCodec) -> int:
         key = codec.registry_key(self)
         found = self._ids.get(key)
         if found is not None:
@@ -77,19 +77,19 @@ class TypeRegistry:
     def primitive(self, name: str) -> TypeSpec:
         return (), (), TypeDefPrimitive(name=name), ()
 
-    def sequence(self, inner: Codec[object]) -> TypeSpec:
+    def sequence(self, inner: AnyCodec) -> TypeSpec:
         return (), (), TypeDefSequence(type=self.register(inner)), ()
 
-    def array(self, size: int, inner: Codec[object]) -> TypeSpec:
+    def array(self, size: int, inner: AnyCodec) -> TypeSpec:
         return (), (), TypeDefArray(len=size, type=self.register(inner)), ()
 
-    def tuple(self, items: Sequence[Codec[object]]) -> TypeSpec:
+    def tuple_of(self, items: Sequence[AnyCodec]) -> TypeSpec:
         return (), (), TypeDefTuple(types=tuple(self.register(i) for i in items)), ()
 
-    def compact(self, inner: Codec[object]) -> TypeSpec:
+    def compact(self, inner: AnyCodec) -> TypeSpec:
         return (), (), TypeDefCompact(type=self.register(inner)), ()
 
-    def option(self, inner: Codec[object]) -> TypeSpec:
+    def option(self, inner: AnyCodec) -> TypeSpec:
         t = self.register(inner)
         variants = (
             VariantMeta(name="None", fields=(), index=0),

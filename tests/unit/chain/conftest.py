@@ -116,10 +116,22 @@ class FakeWebsocket:
     """Just enough JSON-RPC for substrate-interface 1.8.1 (no subscriptions)."""
 
     METHODS = (
-        "chain_getBlockHash", "chain_getHead", "chain_getHeader", "chain_getFinalizedHead", "chain_getBlock",
-        "state_getRuntimeVersion", "state_getMetadata", "state_getStorageAt", "state_getStorage", "state_call",
-        "system_properties", "system_chain", "system_name", "author_submitExtrinsic", "rpc_methods",
-    )  # fmt: skip
+        "chain_getBlockHash",
+        "chain_getHead",
+        "chain_getHeader",
+        "chain_getFinalizedHead",
+        "chain_getBlock",
+        "state_getRuntimeVersion",
+        "state_getMetadata",
+        "state_getStorageAt",
+        "state_getStorage",
+        "state_call",
+        "system_properties",
+        "system_chain",
+        "system_name",
+        "author_submitExtrinsic",
+        "rpc_methods",
+    )
 
     def __init__(self, chain: MiniChain) -> None:
         self.chain = chain
@@ -163,12 +175,22 @@ class FakeWebsocket:
             return "0x" + chain.blocks[int(str(n), 0) if isinstance(n, str) else int(n)].hash.hex()
         if method == "chain_getHeader":
             b = self._block(params)
-            return {"parentHash": "0x" + b.parent.hex(), "number": hex(b.number), "stateRoot": "0x" + "00" * 32,
-                    "extrinsicsRoot": "0x" + "00" * 32, "digest": {"logs": []}}  # fmt: skip
+            return {
+                "parentHash": "0x" + b.parent.hex(),
+                "number": hex(b.number),
+                "stateRoot": "0x" + "00" * 32,
+                "extrinsicsRoot": "0x" + "00" * 32,
+                "digest": {"logs": []},
+            }
         if method == "chain_getBlock":
             b = self._block(params)
-            return {"block": {"header": self.handle("chain_getHeader", params),
-                              "extrinsics": ["0x" + x.hex() for x in b.extrinsics]}, "justifications": None}  # fmt: skip
+            return {
+                "block": {
+                    "header": self.handle("chain_getHeader", params),
+                    "extrinsics": ["0x" + x.hex() for x in b.extrinsics],
+                },
+                "justifications": None,
+            }
         if method == "state_getRuntimeVersion":
             return dict(rt.runtime_version())
         if method == "state_getMetadata":

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import pytest
-from conftest import DictState
 
+from conftest import DictState
 from phala_agents.chain import DEV_ACCOUNTS, DevRuntime, StorageOverlay
 from phala_agents.chain.frame import Call, Origin
 from phala_agents.chain.pallets.balances import Balances
@@ -84,7 +84,11 @@ def assert_noop(ext: MockExt, expected: str, pallet: str, name: str, origin: Ori
     events_before = len(ext.rt.ext.events)
     with pytest.raises(DispatchError) as exc:
         ext.dispatch(pallet, name, origin, **args)
-    got = f"{exc.value.pallet}::{exc.value.name}" if isinstance(exc.value, ModuleError) else type(exc.value).__name__
+    got = (
+        f"{exc.value.pallet}::{exc.value.name}"
+        if isinstance(exc.value, ModuleError)
+        else type(exc.value).__name__
+    )
     assert got == expected
     assert ext.root() == before
     assert len(ext.rt.ext.events) == events_before
@@ -122,22 +126,54 @@ def test_transfer_to_new_account_endows_it() -> None:
 def test_transfer_errors_are_noops() -> None:
     with new_test_ext() as ext:
         ext.set_block_number(1)
-        assert_noop(ext, "Balances::InsufficientBalance", "Balances", "transfer_allow_death", signed(ALICE),
-                    dest=("Id", BOB), value=101 * ED)  # fmt: skip
-        assert_noop(ext, "Balances::ExistentialDeposit", "Balances", "transfer_allow_death", signed(ALICE),
-                    dest=("Id", NOBODY), value=ED - 1)  # fmt: skip
-        assert_noop(ext, "Balances::Expendability", "Balances", "transfer_keep_alive", signed(ALICE),
-                    dest=("Id", BOB), value=100 * ED)  # fmt: skip
-        assert_noop(ext, "BadOrigin", "Balances", "force_set_balance", signed(ALICE), who=("Id", BOB), new_free=1)
-        assert_noop(ext, "CannotLookup", "Balances", "transfer_allow_death", signed(ALICE),
-                    dest=("Index", 3), value=ED)  # fmt: skip
+        assert_noop(
+            ext,
+            "Balances::InsufficientBalance",
+            "Balances",
+            "transfer_allow_death",
+            signed(ALICE),
+            dest=("Id", BOB),
+            value=101 * ED,
+        )
+        assert_noop(
+            ext,
+            "Balances::ExistentialDeposit",
+            "Balances",
+            "transfer_allow_death",
+            signed(ALICE),
+            dest=("Id", NOBODY),
+            value=ED - 1,
+        )
+        assert_noop(
+            ext,
+            "Balances::Expendability",
+            "Balances",
+            "transfer_keep_alive",
+            signed(ALICE),
+            dest=("Id", BOB),
+            value=100 * ED,
+        )
+        assert_noop(
+            ext, "BadOrigin", "Balances", "force_set_balance", signed(ALICE), who=("Id", BOB), new_free=1
+        )
+        assert_noop(
+            ext,
+            "CannotLookup",
+            "Balances",
+            "transfer_allow_death",
+            signed(ALICE),
+            dest=("Index", 3),
+            value=ED,
+        )
 
 
 def test_transfer_allow_death_reaps_sender_and_loses_dust() -> None:
     with new_test_ext() as ext:
         ext.set_block_number(1)
         issuance = ext.rt.pallet(Balances).total_issuance.get()
-        assert_ok(ext, "Balances", "transfer_allow_death", signed(ALICE), dest=("Id", BOB), value=100 * ED - 1)
+        assert_ok(
+            ext, "Balances", "transfer_allow_death", signed(ALICE), dest=("Id", BOB), value=100 * ED - 1
+        )
         assert not ext.rt.pallet(System).account.contains(ALICE)
         names = [(e["pallet"], e["event"]) for e in ext.rt.decoded_events()]
         assert ("Balances", "DustLost") in names and ("System", "KilledAccount") in names
@@ -182,11 +218,18 @@ def test_sudo_errors_and_key_change() -> None:
 def test_sudo_inner_failure_is_reported_not_raised() -> None:
     with new_test_ext() as ext:
         ext.set_block_number(1)
-        inner = Call(pallet="Balances", name="force_transfer",
-                     args={"source": ("Id", ALICE), "dest": ("Id", BOB), "value": 10**30})  # fmt: skip
+        inner = Call(
+            pallet="Balances",
+            name="force_transfer",
+            args={"source": ("Id", ALICE), "dest": ("Id", BOB), "value": 10**30},
+        )
         assert_ok(ext, "Sudo", "sudo", signed(ALICE), call=inner)
-        assert_last_event(ext, "Sudo", "Sudid",
-                          {"sudo_result": ("Err", ("Module", {"index": 2, "error": b"\x02\x00\x00\x00"}))})  # fmt: skip
+        assert_last_event(
+            ext,
+            "Sudo",
+            "Sudid",
+            {"sudo_result": ("Err", ("Module", {"index": 2, "error": b"\x02\x00\x00\x00"}))},
+        )
 
 
 def test_remark_with_event() -> None:
@@ -236,10 +279,8 @@ def test_balances_invariant_after_random_transfers() -> None:
             src, dst = rng.choice(accounts), rng.choice(accounts)
             value = rng.choice([0, ED - 1, ED, rng.randrange(0, 60 * ED)])
             name = rng.choice(["transfer_allow_death", "transfer_keep_alive"])
-            try:
+            with suppress(DispatchError):
                 ext.dispatch("Balances", name, signed(src), dest=("Id", dst), value=value)
-            except DispatchError:
-                pass
         total = 0
         for _, info in system.account.iter():
             data = info["data"]

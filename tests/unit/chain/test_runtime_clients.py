@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import FakeWebsocket, MiniChain
 from scalecodec.base import RuntimeConfigurationObject, ScaleBytes
 from scalecodec.type_registry import load_type_registry_preset
 from substrateinterface import Keypair, KeypairType, SubstrateInterface
 from substrateinterface.exceptions import SubstrateRequestException
 
+from conftest import FakeWebsocket, MiniChain
 from phala_agents.chain import DEV_ACCOUNTS, DEV_ENDOWMENT, DevRuntime
 from phala_agents.chain.runtime import PALLET_INDICES, api_id
 from phala_agents.scale import blake2_256, ss58_encode
@@ -55,12 +55,29 @@ def test_scalecodec_decodes_metadata_matching_the_declarations() -> None:
         n: i for n, i in PALLET_INDICES.items() if n in pallets
     }
     storage = {e["name"] for e in pallets["System"]["storage"]["entries"]}
-    assert {"Account", "Number", "ParentHash", "BlockHash", "Events", "EventCount", "ExtrinsicCount",
-            "BlockWeight", "AllExtrinsicsLen", "Digest"} <= storage  # fmt: skip
+    assert {
+        "Account",
+        "Number",
+        "ParentHash",
+        "BlockHash",
+        "Events",
+        "EventCount",
+        "ExtrinsicCount",
+        "BlockWeight",
+        "AllExtrinsicsLen",
+        "Digest",
+    } <= storage
     assert [e["identifier"] for e in v14["extrinsic"]["signed_extensions"]] == [
-        "CheckNonZeroSender", "CheckSpecVersion", "CheckTxVersion", "CheckGenesis", "CheckMortality",
-        "CheckNonce", "CheckWeight", "ChargeTransactionPayment", "CheckMetadataHash",
-    ]  # fmt: skip
+        "CheckNonZeroSender",
+        "CheckSpecVersion",
+        "CheckTxVersion",
+        "CheckGenesis",
+        "CheckMortality",
+        "CheckNonce",
+        "CheckWeight",
+        "ChargeTransactionPayment",
+        "CheckMetadataHash",
+    ]
     # the re-encoding by scalecodec is byte-identical
     assert bytes(m.encode(m.value).data) == md
 
@@ -74,8 +91,12 @@ def test_constants_and_errors_through_substrate_interface(substrate: SubstrateIn
     balances = next(p for p in md.value[1]["V14"]["pallets"] if p["name"] == "Balances")
     assert balances["index"] == 2
     assert [e.name for e in md.get_metadata_pallet("Balances").errors][:5] == [
-        "VestingBalance", "LiquidityRestrictions", "InsufficientBalance", "ExistentialDeposit", "Expendability",
-    ]  # fmt: skip
+        "VestingBalance",
+        "LiquidityRestrictions",
+        "InsufficientBalance",
+        "ExistentialDeposit",
+        "Expendability",
+    ]
     call = substrate.get_metadata_call_function("Balances", "transfer_allow_death")
     assert call.value["index"] == 0
     assert substrate.token_decimals == 12 and substrate.token_symbol == "UNIT"
@@ -88,7 +109,9 @@ def test_sr25519_transfer_signed_by_substrate_interface(
 ) -> None:
     chain.produce()  # a block with a hash to be born in
     before_alice, before_bob = _free(substrate, ALICE.ss58_address), _free(substrate, BOB.ss58_address)
-    call = substrate.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.ss58_address, "value": 10**12})
+    call = substrate.compose_call(
+        "Balances", "transfer_keep_alive", {"dest": BOB.ss58_address, "value": 10**12}
+    )
     info = substrate.get_payment_info(call, ALICE)
     xt = substrate.create_signed_extrinsic(call=call, keypair=ALICE, era=era, tip=tip)
     substrate.submit_extrinsic(xt)
@@ -100,9 +123,12 @@ def test_sr25519_transfer_signed_by_substrate_interface(
     assert _free(substrate, ALICE.ss58_address) == before_alice - 10**12 - fee
     events = _events(substrate, chain)
     assert [(m, e) for m, e, _ in events] == [
-        ("System", "ExtrinsicSuccess"), ("Balances", "Withdraw"), ("Balances", "Transfer"),
-        ("TransactionPayment", "TransactionFeePaid"), ("System", "ExtrinsicSuccess"),
-    ]  # fmt: skip
+        ("System", "ExtrinsicSuccess"),
+        ("Balances", "Withdraw"),
+        ("Balances", "Transfer"),
+        ("TransactionPayment", "TransactionFeePaid"),
+        ("System", "ExtrinsicSuccess"),
+    ]
     transfer = events[2][2]
     assert transfer == {"from": ALICE.ss58_address, "to": BOB.ss58_address, "amount": 10**12}
     assert events[3][2]["tip"] == tip
@@ -111,9 +137,13 @@ def test_sr25519_transfer_signed_by_substrate_interface(
 
 def test_ed25519_signer(substrate: SubstrateInterface, chain: MiniChain) -> None:
     ed = Keypair.create_from_seed("0x" + "11" * 32, crypto_type=KeypairType.ED25519, ss58_format=42)
-    fund = substrate.compose_call("Balances", "transfer_allow_death", {"dest": ed.ss58_address, "value": 10**13})
+    fund = substrate.compose_call(
+        "Balances", "transfer_allow_death", {"dest": ed.ss58_address, "value": 10**13}
+    )
     substrate.submit_extrinsic(substrate.create_signed_extrinsic(call=fund, keypair=ALICE))
-    call = substrate.compose_call("Balances", "transfer_allow_death", {"dest": BOB.ss58_address, "value": 10**12})
+    call = substrate.compose_call(
+        "Balances", "transfer_allow_death", {"dest": BOB.ss58_address, "value": 10**12}
+    )
     substrate.submit_extrinsic(substrate.create_signed_extrinsic(call=call, keypair=ed, era={"period": 16}))
     assert getattr(chain.head.outcomes[-1], "ok", False), chain.head.outcomes[-1]
     assert ("Balances", "Transfer") in [(m, e) for m, e, _ in _events(substrate, chain)]
@@ -130,16 +160,27 @@ def test_ecdsa_signer_with_scalecodec_encoding(substrate: SubstrateInterface, ch
     address = ss58_encode(account)
     fund = substrate.compose_call("Balances", "transfer_allow_death", {"dest": address, "value": 10**13})
     substrate.submit_extrinsic(substrate.create_signed_extrinsic(call=fund, keypair=ALICE))
-    call = substrate.compose_call("Balances", "transfer_allow_death", {"dest": BOB.ss58_address, "value": 10**12})
+    call = substrate.compose_call(
+        "Balances", "transfer_allow_death", {"dest": BOB.ss58_address, "value": 10**12}
+    )
     payload = substrate.generate_signature_payload(call=call, nonce=0, tip=3)
     sig = priv.sign_msg_hash(blake2_256(bytes(payload.data)))
     signature = sig.to_bytes()  # r || s || v (v in 0/1)
     extrinsic = substrate.runtime_config.create_scale_object("Extrinsic", metadata=substrate.metadata)
-    extrinsic.encode({
-        "account_id": "0x" + account.hex(), "signature_version": 2, "signature": "0x" + signature.hex(),
-        "call_function": call.value["call_function"], "call_module": call.value["call_module"],
-        "call_args": call.value["call_args"], "nonce": 0, "era": "00", "tip": 3, "mode": "Disabled",
-    })  # fmt: skip
+    extrinsic.encode(
+        {
+            "account_id": "0x" + account.hex(),
+            "signature_version": 2,
+            "signature": "0x" + signature.hex(),
+            "call_function": call.value["call_function"],
+            "call_module": call.value["call_module"],
+            "call_args": call.value["call_args"],
+            "nonce": 0,
+            "era": "00",
+            "tip": 3,
+            "mode": "Disabled",
+        }
+    )
     substrate.submit_extrinsic(extrinsic)
     assert getattr(chain.head.outcomes[-1], "ok", False), chain.head.outcomes[-1]
 
@@ -150,14 +191,18 @@ def test_failed_call_pays_fee_rolls_back_and_reports_module_error(
     charlie = Keypair.create_from_uri("//Charlie")
     before = _free(substrate, charlie.ss58_address)
     too_much = DEV_ENDOWMENT * 2
-    call = substrate.compose_call("Balances", "transfer_allow_death", {"dest": BOB.ss58_address, "value": too_much})
+    call = substrate.compose_call(
+        "Balances", "transfer_allow_death", {"dest": BOB.ss58_address, "value": too_much}
+    )
     substrate.submit_extrinsic(substrate.create_signed_extrinsic(call=call, keypair=charlie))
     outcome = chain.head.outcomes[-1]
     assert outcome.ok is False and outcome.error == "Balances::InsufficientBalance"  # type: ignore[union-attr]
     events = _events(substrate, chain)
     assert [(m, e) for m, e, _ in events][-3:] == [
-        ("Balances", "Withdraw"), ("TransactionPayment", "TransactionFeePaid"), ("System", "ExtrinsicFailed"),
-    ]  # fmt: skip
+        ("Balances", "Withdraw"),
+        ("TransactionPayment", "TransactionFeePaid"),
+        ("System", "ExtrinsicFailed"),
+    ]
     failed = events[-1][2]
     assert failed["dispatch_error"] == {"Module": {"index": 2, "error": "0x02000000"}}
     assert _free(substrate, charlie.ss58_address) == before - outcome.fee  # type: ignore[union-attr]
@@ -174,7 +219,11 @@ def test_invalid_reasons_as_rpc_1010(substrate: SubstrateInterface, chain: MiniC
     stale = substrate.create_signed_extrinsic(call=call, keypair=ALICE, nonce=0)
     with pytest.raises(SubstrateRequestException) as exc:
         substrate.submit_extrinsic(stale)
-    assert exc.value.args[0] == {"code": 1010, "message": "Invalid Transaction", "data": "Transaction is outdated"}
+    assert exc.value.args[0] == {
+        "code": 1010,
+        "message": "Invalid Transaction",
+        "data": "Transaction is outdated",
+    }
     bad = substrate.create_signed_extrinsic(call=call, keypair=ALICE, signature="0x" + "00" * 64)
     with pytest.raises(SubstrateRequestException) as exc:
         substrate.submit_extrinsic(bad)
@@ -199,8 +248,9 @@ def test_future_nonce_requires_tag_and_ancient_birth_block(chain: MiniChain) -> 
     def signed(nonce: int, era: MortalEra | None = None, birth: bytes | None = None) -> bytes:
         extra = rt.extra_bytes(nonce=nonce, era=era)
         payload = rt.signing_payload(cb, extra, chain.genesis_hash, birth or chain.genesis_hash)
-        return rt.encode_signed(call, signer=ALICE.public_key, signature=("Sr25519", ALICE.sign(payload)),
-                                nonce=nonce, era=era)  # fmt: skip
+        return rt.encode_signed(
+            call, signer=ALICE.public_key, signature=("Sr25519", ALICE.sign(payload)), nonce=nonce, era=era
+        )
 
     valid = chain.validate(signed(3))
     assert valid.requires == (ALICE.public_key + (2).to_bytes(4, "little"),)  # type: ignore[attr-defined]
@@ -234,7 +284,9 @@ def test_runtime_api_ids_and_state_call(chain: MiniChain) -> None:
 
 def test_sudo_dispatches_as_root_and_is_free(substrate: SubstrateInterface, chain: MiniChain) -> None:
     dave = Keypair.create_from_uri("//Dave")
-    inner = substrate.compose_call("Balances", "force_set_balance", {"who": dave.ss58_address, "new_free": 5 * 10**12})
+    inner = substrate.compose_call(
+        "Balances", "force_set_balance", {"who": dave.ss58_address, "new_free": 5 * 10**12}
+    )
     call = substrate.compose_call("Sudo", "sudo", {"call": inner})
     before = _free(substrate, ALICE.ss58_address)
     substrate.submit_extrinsic(substrate.create_signed_extrinsic(call=call, keypair=ALICE))

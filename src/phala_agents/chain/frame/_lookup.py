@@ -13,7 +13,12 @@ class CannotLookup(DispatchError):
 
 def lookup(address: object) -> bytes:
     """The account id of a decoded ``MultiAddress`` value."""
-    if isinstance(address, tuple) and len(address) == 2 and address[0] == "Id" and isinstance(address[1], bytes):
+    if (
+        isinstance(address, tuple)
+        and len(address) == 2
+        and address[0] == "Id"
+        and isinstance(address[1], bytes)
+    ):
         return address[1]
     if isinstance(address, bytes) and len(address) == 32:
         return address

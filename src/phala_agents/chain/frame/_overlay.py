@@ -64,7 +64,7 @@ class StorageOverlay:
         if self._journals:
             journal = self._journals[-1]
             if key not in journal:
-                journal[key] = changes[key] if key in changes else _ABSENT
+                journal[key] = changes.get(key, _ABSENT)
         if key not in changes:
             self._sorted = None
         changes[key] = value

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from phala_agents.chain.frame._storage import StorageItem
 from phala_agents.errors import BadOrigin, ModuleError
-from phala_agents.scale import Codec, Field, field as scale_field
+from phala_agents.scale import AnyCodec, Field
+from phala_agents.scale import field as scale_field
 
 if TYPE_CHECKING:
     from phala_agents.chain.frame._runtime import FrameRuntime
@@ -193,12 +194,12 @@ def error(name: str, docs: str = "") -> ErrorDef:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConstantDef:
     name: str
-    codec: Codec[object]
+    codec: AnyCodec
     get: Callable[[object], object]
     docs: tuple[str, ...] = field(default_factory=tuple)
 
 
-def constant(name: str, codec: Codec[object], get: Callable[[object], object], docs: str = "") -> ConstantDef:
+def constant(name: str, codec: AnyCodec, get: Callable[[object], object], docs: str = "") -> ConstantDef:
     """A ``#[pallet::constant]``: ``get`` reads the value from the pallet's config."""
     return ConstantDef(name=name, codec=codec, get=get, docs=tuple(docs.split("\n")) if docs else ())
 
@@ -228,9 +229,8 @@ class Pallet:
         calls: dict[int, CallDef] = {}
         for klass in reversed(cls.__mro__):
             for value in vars(klass).values():
-                if isinstance(value, StorageItem):
-                    if value not in storage:
-                        storage.append(value)
+                if isinstance(value, StorageItem) and value not in storage:
+                    storage.append(value)
                 call_def = getattr(value, "_call_def", None)
                 if isinstance(call_def, CallDef):
                     if call_def.index in calls and calls[call_def.index].name != call_def.name:
@@ -278,6 +278,6 @@ class Pallet:
         del config
 
 
-def arg(name: str, codec: Codec[object], type_name: str | None = None) -> Field:
+def arg(name: str, codec: AnyCodec, type_name: str | None = None) -> Field:
     """A call argument (an alias of ``phala_agents.scale.field``)."""
     return scale_field(name, codec, type_name)

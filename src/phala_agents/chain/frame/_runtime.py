@@ -24,6 +24,8 @@ from phala_agents.chain.frame._storage import Ext, StorageDoubleMap, StorageMap
 from phala_agents.chain.frame._types import DispatchErrorCodec, Phase
 from phala_agents.errors import BadOrigin, DispatchError, ModuleError
 from phala_agents.scale import (
+    AnyCodec,
+    Bytes,
     Codec,
     Enum,
     EnumValue,
@@ -77,10 +79,8 @@ class RuntimeCallCodec(Codec[Call]):
         self.path = path
         self.variants: list[object] = []
         # pallet index -> (pallet name, call index -> (CallDef, ((arg name, codec), ...)))
-        self.table: dict[
-            int, tuple[str, dict[int, tuple[CallDef, tuple[tuple[str, Codec[object]], ...]]]]
-        ] = {}
-        self.by_name: dict[tuple[str, str], tuple[int, CallDef, tuple[tuple[str, Codec[object]], ...]]] = {}
+        self.table: dict[int, tuple[str, dict[int, tuple[CallDef, tuple[tuple[str, AnyCodec], ...]]]]] = {}
+        self.by_name: dict[tuple[str, str], tuple[int, CallDef, tuple[tuple[str, AnyCodec], ...]]] = {}
         self.pallet_enums: list[tuple[str, int, Enum]] = []
 
     def add_pallet(self, name: str, index: int, enum: Enum, calls: Sequence[CallDef]) -> None:
@@ -126,10 +126,20 @@ class RuntimeCallCodec(Codec[Call]):
 
     def type_spec(self, reg: TypeRegistry) -> tuple:  # type: ignore[type-arg]
         variants = [
-            variant(name, index, [field(None, enum, f"self::sp_api_hidden_includes_construct_runtime::"
-                                                     f"hidden_include::dispatch::CallableCallFor<{name}, Runtime>")])
+            variant(
+                name,
+                index,
+                [
+                    field(
+                        None,
+                        enum,
+                        f"self::sp_api_hidden_includes_construct_runtime::"
+                        f"hidden_include::dispatch::CallableCallFor<{name}, Runtime>",
+                    )
+                ],
+            )
             for name, index, enum in sorted(self.pallet_enums, key=lambda t: t[1])
-        ]  # fmt: skip
+        ]
         return reg.variant(self.path, variants, (), ())
 
 
@@ -139,8 +149,8 @@ class SignedExtensionDecl:
     (signed, not sent) types."""
 
     identifier: str
-    extra: Codec[object]
-    additional: Codec[object]
+    extra: AnyCodec
+    additional: AnyCodec
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,9 +212,11 @@ class FrameRuntime:
                 )
         self.event_codec = Enum(
             f"{self.CRATE}::RuntimeEvent",
-            [variant(self.pallets[i].NAME, i, [field(None, e, f"{self.pallets[i].CRATE}::Event<Runtime>")])
-             for i, e in sorted(self.event_enums.items())],
-        )  # fmt: skip
+            [
+                variant(self.pallets[i].NAME, i, [field(None, e, f"{self.pallets[i].CRATE}::Event<Runtime>")])
+                for i, e in sorted(self.event_enums.items())
+            ],
+        )
         self.event_record_codec = Struct(
             "frame_system::EventRecord",
             [
@@ -218,7 +230,7 @@ class FrameRuntime:
 
     def _outer(self, f: Field) -> Field:
         if f.codec is RUNTIME_CALL:
-            return field(f.name, cast("Codec[object]", self.call_codec), f.type_name, f.docs)
+            return field(f.name, cast("AnyCodec", self.call_codec), f.type_name, f.docs)
         return f
 
     # --- pallets --------------------------------------------------------------------------------------
@@ -313,32 +325,29 @@ class FrameRuntime:
     def build_metadata(
         self,
         *,
-        extrinsic_address: Codec[object],
-        extrinsic_signature: Codec[object],
+        extrinsic_address: AnyCodec,
+        extrinsic_signature: AnyCodec,
         signed_extensions: Sequence[SignedExtensionDecl],
     ) -> MetadataV14:
         reg = TypeRegistry()
         # Register the outer types first so their ids are small and stable.
-        call_id = reg.register(cast("Codec[object]", self.call_codec))
-        reg.register(cast("Codec[object]", self.event_record_codec))
+        call_id = reg.register(cast("AnyCodec", self.call_codec))
+        reg.register(cast("AnyCodec", self.event_record_codec))
         extra = Tuple(*[s.extra for s in signed_extensions])
+        # scale-info describes the extrinsic as an opaque Vec<u8> composite whose parameters
+        # name the address, call, signature and extra types (what clients read).
         unchecked = Struct(
             "sp_runtime::generic::unchecked_extrinsic::UncheckedExtrinsic",
-            [],
+            [field(None, Bytes)],
             params=(
                 ("Address", extrinsic_address),
-                ("Call", cast("Codec[object]", self.call_codec)),
+                ("Call", cast("AnyCodec", self.call_codec)),
                 ("Signature", extrinsic_signature),
-                ("Extra", cast("Codec[object]", extra)),
+                ("Extra", cast("AnyCodec", extra)),
             ),
             docs=("UncheckedExtrinsic raw bytes, requires custom decoding routine",),
         )
-        # scale-info describes the extrinsic as an opaque Vec<u8> composite.
-        from phala_agents.scale import Bytes
-
-        unchecked = Struct(unchecked.path and "::".join(unchecked.path), [field(None, Bytes)],
-                           params=unchecked.params, docs=unchecked.docs)  # fmt: skip
-        extrinsic_id = reg.register(cast("Codec[object]", unchecked))
+        extrinsic_id = reg.register(cast("AnyCodec", unchecked))
         del call_id
         pallets = []
         for index, pallet in self.pallets.items():
@@ -346,7 +355,7 @@ class FrameRuntime:
             for item in pallet.STORAGE:
                 value_codec = item.value_codec
                 if getattr(value_codec, "type_name", "") == "Vec<EventRecord>":
-                    value_codec = cast("Codec[object]", Vec(self.event_record_codec))
+                    value_codec = cast("AnyCodec", Vec(self.event_record_codec))
                 value_id = reg.register(value_codec)
                 if isinstance(item, StorageDoubleMap):
                     hashers: tuple[str, ...] = (item.hasher1.name, item.hasher2.name)
@@ -370,7 +379,7 @@ class FrameRuntime:
             calls_id = None
             for name, idx, enum in self.call_codec.pallet_enums:
                 if idx == index:
-                    calls_id = reg.register(cast("Codec[object]", enum))
+                    calls_id = reg.register(cast("AnyCodec", enum))
                     del name
             constants = tuple(
                 ConstantMeta(
@@ -390,9 +399,9 @@ class FrameRuntime:
                     storage_prefix=pallet.NAME if storage else None,
                     storage=tuple(storage) if storage else None,
                     calls=calls_id,
-                    event=None if event is None else reg.register(cast("Codec[object]", event)),
+                    event=None if event is None else reg.register(cast("AnyCodec", event)),
                     constants=constants,
-                    error=None if err is None else reg.register(cast("Codec[object]", err)),
+                    error=None if err is None else reg.register(cast("AnyCodec", err)),
                 )
             )
         exts = tuple(
@@ -403,7 +412,7 @@ class FrameRuntime:
             )
             for s in signed_extensions
         )
-        runtime_id = reg.register(cast("Codec[object]", Struct(f"{self.CRATE}::Runtime", [])))
+        runtime_id = reg.register(cast("AnyCodec", Struct(f"{self.CRATE}::Runtime", [])))
         reg.register(DispatchErrorCodec)
         return MetadataV14(
             types=reg.types(),
@@ -413,18 +422,18 @@ class FrameRuntime:
         )
 
 
-_H256_VEC: list[Codec[object]] = []
+_H256_VEC: list[AnyCodec] = []
 
 
-def _h256() -> Codec[object]:
+def _h256() -> AnyCodec:
     from phala_agents.scale import H256
 
-    return cast("Codec[object]", H256)
+    return cast("AnyCodec", H256)
 
 
-def _h256_vec() -> Codec[object]:
+def _h256_vec() -> AnyCodec:
     from phala_agents.scale import Vec
 
     if not _H256_VEC:
-        _H256_VEC.append(cast("Codec[object]", Vec(_h256())))
+        _H256_VEC.append(cast("AnyCodec", Vec(_h256())))
     return _H256_VEC[0]

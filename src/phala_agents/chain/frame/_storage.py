@@ -9,13 +9,13 @@ the attribute is a bound accessor that reads and writes the runtime's current ov
 from __future__ import annotations
 
 import threading
-
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar, overload
 
 from phala_agents.chain._interface import Overlay
 from phala_agents.scale import (
+    AnyCodec,
     Codec,
     Tuple,
     blake2_128,
@@ -89,14 +89,14 @@ class StorageItem:
     """Common part of the storage declarations."""
 
     name: str
-    value_codec: Codec[object]
+    value_codec: AnyCodec
     query: QueryKind
     docs: tuple[str, ...]
     pallet_name: str
 
     def __init__(self, name: str, value: Codec[V], query: QueryKind, docs: str, default: object) -> None:
         self.name = name
-        self.value_codec = value  # type: ignore[assignment]
+        self.value_codec = value
         self.query = query
         self.docs = tuple(docs.split("\n")) if docs else ()
         self._default = default
@@ -175,7 +175,7 @@ class StorageMap(StorageItem, Generic[K, V]):
 
 
 class StorageDoubleMap(StorageItem, Generic[K, K2, V]):
-    def __init__(
+    def __init__(  # noqa: PLR0917 - mirrors StorageDoubleMap<Prefix, H1, K1, H2, K2, V>
         self,
         name: str,
         hasher1: Hasher,
@@ -193,7 +193,7 @@ class StorageDoubleMap(StorageItem, Generic[K, K2, V]):
         self.hasher2 = hasher2
         self.key1_codec = key1
         self.key2_codec = key2
-        self.key_codec: Codec[object] = Tuple(key1, key2)  # type: ignore[arg-type]
+        self.key_codec: AnyCodec = Tuple(key1, key2)
 
     @overload
     def __get__(self, obj: None, owner: type) -> StorageDoubleMap[K, K2, V]: ...
@@ -229,7 +229,7 @@ class _Bound(Generic[V]):
         raw = self._ext.current().get(key)
         if raw is None:
             return self._default()  # type: ignore[return-value]
-        return self._decode(raw)  # type: ignore[return-value]
+        return self._decode(raw)  # type: ignore[no-any-return]
 
     def _put(self, key: bytes, value: V) -> None:
         self._ext.current().set(key, self._encode(value))
@@ -303,7 +303,7 @@ class BoundMap(_Bound[V], Generic[K, V]):
         if self._key_decode is None:
             raise TypeError(f"{self.item.name}: the hasher does not allow iterating keys")
         for raw_key, raw in list(self._iter_prefix(self.prefix)):
-            yield self._key_decode(raw_key[self._key_offset :]), self._decode(raw)  # type: ignore[misc]
+            yield self._key_decode(raw_key[self._key_offset :]), self._decode(raw)
 
     def clear(self) -> None:
         self._ext.current().clear_prefix(self.prefix)

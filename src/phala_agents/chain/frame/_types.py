@@ -112,9 +112,19 @@ ModuleErrorCodec = Struct(
 )
 TokenError = unit_enum(
     "sp_runtime::TokenError",
-    ["FundsUnavailable", "OnlyProvider", "BelowMinimum", "CannotCreate", "UnknownAsset", "Frozen",
-     "Unsupported", "CannotCreateHold", "NotExpendable", "Blocked"],
-)  # fmt: skip
+    [
+        "FundsUnavailable",
+        "OnlyProvider",
+        "BelowMinimum",
+        "CannotCreate",
+        "UnknownAsset",
+        "Frozen",
+        "Unsupported",
+        "CannotCreateHold",
+        "NotExpendable",
+        "Blocked",
+    ],
+)
 ArithmeticError = unit_enum("sp_arithmetic::ArithmeticError", ["Underflow", "Overflow", "DivisionByZero"])
 TransactionalError = unit_enum("sp_runtime::TransactionalError", ["LimitReached", "NoLayer"])
 DispatchErrorCodec = Enum(
@@ -144,9 +154,12 @@ DispatchResult = Enum(
 
 Phase = Enum(
     "frame_system::Phase",
-    [variant("ApplyExtrinsic", 0, [field(None, U32, "u32")]), variant("Finalization", 1),
-     variant("Initialization", 2)],
-)  # fmt: skip
+    [
+        variant("ApplyExtrinsic", 0, [field(None, U32, "u32")]),
+        variant("Finalization", 1),
+        variant("Initialization", 2),
+    ],
+)
 
 DigestItem = Enum(
     "sp_runtime::generic::digest::DigestItem",
@@ -180,7 +193,7 @@ RuntimeVersionCodec = Struct(
         field("authoring_version", U32, "u32"),
         field("spec_version", U32, "u32"),
         field("impl_version", U32, "u32"),
-        field("apis", Vec(Tuple(FixedBytes(8), U32)), "ApisVec"),  # type: ignore[arg-type]
+        field("apis", Vec(Tuple(FixedBytes(8), U32)), "ApisVec"),
         field("transaction_version", U32, "u32"),
         field("state_version", U8, "u8"),
     ],
@@ -210,7 +223,7 @@ BlockWeightsCodec = Struct(
                     field("mandatory", WeightsPerClass, "T"),
                 ],
                 params=(("T", WeightsPerClass),),
-            ),  # fmt: skip
+            ),
             "PerDispatchClass<WeightsPerClass>",
         ),
     ],
@@ -224,8 +237,9 @@ RuntimeDbWeightCodec = Struct(
 FixedU128 = NewType("sp_arithmetic::fixed_point::FixedU128", U128, inner_type_name="u128")
 
 # Runtime-API types (not in metadata, but encoded for state_call).
-TransactionSourceCodec = unit_enum("sp_runtime::transaction_validity::TransactionSource",
-                                   ["InBlock", "Local", "External"])  # fmt: skip
+TransactionSourceCodec = unit_enum(
+    "sp_runtime::transaction_validity::TransactionSource", ["InBlock", "Local", "External"]
+)
 InclusionFee = Struct(
     "pallet_transaction_payment::types::InclusionFee",
     [field("base_fee", Balance), field("len_fee", Balance), field("adjusted_weight_fee", Balance)],

@@ -70,44 +70,101 @@ class Balances(Pallet, name="Balances"):
         "TotalIssuance", Balance, query=ValueQuery, docs=" The total units issued in the system."
     )
     inactive_issuance = StorageValue(
-        "InactiveIssuance", Balance, query=ValueQuery,
+        "InactiveIssuance",
+        Balance,
+        query=ValueQuery,
         docs=" The total units of outstanding deactivated balance in the system.",
-    )  # fmt: skip
+    )
 
     EVENTS = (
-        event("Endowed", field("account", AccountId, ACCOUNT_TYPE), field("free_balance", Balance, BALANCE_TYPE),
-              docs="An account was created with some free balance."),
-        event("DustLost", field("account", AccountId, ACCOUNT_TYPE), field("amount", Balance, BALANCE_TYPE),
-              docs="An account was removed whose balance was non-zero but below ExistentialDeposit,\n"
-                   "resulting in an outright loss."),
-        event("Transfer", field("from", AccountId, ACCOUNT_TYPE), field("to", AccountId, ACCOUNT_TYPE),
-              field("amount", Balance, BALANCE_TYPE), docs="Transfer succeeded."),
-        event("BalanceSet", field("who", AccountId, ACCOUNT_TYPE), field("free", Balance, BALANCE_TYPE),
-              docs="A balance was set by root."),
-        event("Reserved", field("who", AccountId, ACCOUNT_TYPE), field("amount", Balance, BALANCE_TYPE),
-              docs="Some balance was reserved (moved from free to reserved)."),
-        event("Unreserved", field("who", AccountId, ACCOUNT_TYPE), field("amount", Balance, BALANCE_TYPE),
-              docs="Some balance was unreserved (moved from reserved to free)."),
-        event("ReserveRepatriated", field("from", AccountId, ACCOUNT_TYPE), field("to", AccountId, ACCOUNT_TYPE),
-              field("amount", Balance, BALANCE_TYPE),
-              field("destination_status", BalanceStatus, "Status"),
-              docs="Some balance was moved from the reserve of the first account to the second account.\n"
-                   "Final argument indicates the destination balance type."),
-        event("Deposit", field("who", AccountId, ACCOUNT_TYPE), field("amount", Balance, BALANCE_TYPE),
-              docs="Some amount was deposited (e.g. for transaction fees)."),
-        event("Withdraw", field("who", AccountId, ACCOUNT_TYPE), field("amount", Balance, BALANCE_TYPE),
-              docs="Some amount was withdrawn from the account (e.g. for transaction fees)."),
-        event("Slashed", field("who", AccountId, ACCOUNT_TYPE), field("amount", Balance, BALANCE_TYPE),
-              docs="Some amount was removed from the account (e.g. for misbehavior)."),
-        event("Minted", field("who", AccountId, ACCOUNT_TYPE), field("amount", Balance, BALANCE_TYPE),
-              docs="Some amount was minted into an account."),
-        event("Burned", field("who", AccountId, ACCOUNT_TYPE), field("amount", Balance, BALANCE_TYPE),
-              docs="Some amount was burned from an account."),
-        event("Issued", field("amount", Balance, BALANCE_TYPE),
-              docs="The `TotalIssuance` was forcefully changed."),
-        event("Rescinded", field("amount", Balance, BALANCE_TYPE),
-              docs="Total issuance was decreased by `amount`, creating a debt to be balanced."),
-    )  # fmt: skip
+        event(
+            "Endowed",
+            field("account", AccountId, ACCOUNT_TYPE),
+            field("free_balance", Balance, BALANCE_TYPE),
+            docs="An account was created with some free balance.",
+        ),
+        event(
+            "DustLost",
+            field("account", AccountId, ACCOUNT_TYPE),
+            field("amount", Balance, BALANCE_TYPE),
+            docs="An account was removed whose balance was non-zero but below ExistentialDeposit,\n"
+            "resulting in an outright loss.",
+        ),
+        event(
+            "Transfer",
+            field("from", AccountId, ACCOUNT_TYPE),
+            field("to", AccountId, ACCOUNT_TYPE),
+            field("amount", Balance, BALANCE_TYPE),
+            docs="Transfer succeeded.",
+        ),
+        event(
+            "BalanceSet",
+            field("who", AccountId, ACCOUNT_TYPE),
+            field("free", Balance, BALANCE_TYPE),
+            docs="A balance was set by root.",
+        ),
+        event(
+            "Reserved",
+            field("who", AccountId, ACCOUNT_TYPE),
+            field("amount", Balance, BALANCE_TYPE),
+            docs="Some balance was reserved (moved from free to reserved).",
+        ),
+        event(
+            "Unreserved",
+            field("who", AccountId, ACCOUNT_TYPE),
+            field("amount", Balance, BALANCE_TYPE),
+            docs="Some balance was unreserved (moved from reserved to free).",
+        ),
+        event(
+            "ReserveRepatriated",
+            field("from", AccountId, ACCOUNT_TYPE),
+            field("to", AccountId, ACCOUNT_TYPE),
+            field("amount", Balance, BALANCE_TYPE),
+            field("destination_status", BalanceStatus, "Status"),
+            docs="Some balance was moved from the reserve of the first account to the second account.\n"
+            "Final argument indicates the destination balance type.",
+        ),
+        event(
+            "Deposit",
+            field("who", AccountId, ACCOUNT_TYPE),
+            field("amount", Balance, BALANCE_TYPE),
+            docs="Some amount was deposited (e.g. for transaction fees).",
+        ),
+        event(
+            "Withdraw",
+            field("who", AccountId, ACCOUNT_TYPE),
+            field("amount", Balance, BALANCE_TYPE),
+            docs="Some amount was withdrawn from the account (e.g. for transaction fees).",
+        ),
+        event(
+            "Slashed",
+            field("who", AccountId, ACCOUNT_TYPE),
+            field("amount", Balance, BALANCE_TYPE),
+            docs="Some amount was removed from the account (e.g. for misbehavior).",
+        ),
+        event(
+            "Minted",
+            field("who", AccountId, ACCOUNT_TYPE),
+            field("amount", Balance, BALANCE_TYPE),
+            docs="Some amount was minted into an account.",
+        ),
+        event(
+            "Burned",
+            field("who", AccountId, ACCOUNT_TYPE),
+            field("amount", Balance, BALANCE_TYPE),
+            docs="Some amount was burned from an account.",
+        ),
+        event(
+            "Issued",
+            field("amount", Balance, BALANCE_TYPE),
+            docs="The `TotalIssuance` was forcefully changed.",
+        ),
+        event(
+            "Rescinded",
+            field("amount", Balance, BALANCE_TYPE),
+            docs="Total issuance was decreased by `amount`, creating a debt to be balanced.",
+        ),
+    )
     ERRORS = (
         error("VestingBalance", "Vesting balance too high to send value."),
         error("LiquidityRestrictions", "Account liquidity restrictions prevent withdrawal."),
@@ -123,15 +180,31 @@ class Balances(Pallet, name="Balances"):
         error("DeltaZero", "The delta cannot be zero."),
     )
     CONSTANTS = (
-        constant("ExistentialDeposit", Balance, lambda c: cast(BalancesConfig, c).existential_deposit,
-                 " The minimum amount required to keep an account open. MUST BE GREATER THAN ZERO!"),
-        constant("MaxLocks", U32, lambda c: cast(BalancesConfig, c).max_locks,
-                 " The maximum number of locks that should exist on an account."),
-        constant("MaxReserves", U32, lambda c: cast(BalancesConfig, c).max_reserves,
-                 " The maximum number of named reserves that can exist on an account."),
-        constant("MaxFreezes", U32, lambda c: cast(BalancesConfig, c).max_freezes,
-                 " The maximum number of individual freeze locks that can exist on an account at any time."),
-    )  # fmt: skip
+        constant(
+            "ExistentialDeposit",
+            Balance,
+            lambda c: cast(BalancesConfig, c).existential_deposit,
+            " The minimum amount required to keep an account open. MUST BE GREATER THAN ZERO!",
+        ),
+        constant(
+            "MaxLocks",
+            U32,
+            lambda c: cast(BalancesConfig, c).max_locks,
+            " The maximum number of locks that should exist on an account.",
+        ),
+        constant(
+            "MaxReserves",
+            U32,
+            lambda c: cast(BalancesConfig, c).max_reserves,
+            " The maximum number of named reserves that can exist on an account.",
+        ),
+        constant(
+            "MaxFreezes",
+            U32,
+            lambda c: cast(BalancesConfig, c).max_freezes,
+            " The maximum number of individual freeze locks that can exist on an account at any time.",
+        ),
+    )
 
     config: BalancesConfig
 
@@ -150,8 +223,11 @@ class Balances(Pallet, name="Balances"):
         source = ensure_signed(origin)
         self.transfer(source, lookup(dest), value, keep_alive=False)
 
-    @call(index=2, weight=BalancesWeights.force_transfer,
-          args=[arg("source", MultiAddress, "AccountIdLookupOf<T>"), _DEST, _VALUE])  # fmt: skip
+    @call(
+        index=2,
+        weight=BalancesWeights.force_transfer,
+        args=[arg("source", MultiAddress, "AccountIdLookupOf<T>"), _DEST, _VALUE],
+    )
     def force_transfer(self, origin: Origin, source: object, dest: object, value: int) -> None:
         """Exactly as `transfer_allow_death`, except the origin must be root and the source account
         may be specified."""
@@ -165,8 +241,7 @@ class Balances(Pallet, name="Balances"):
         source = ensure_signed(origin)
         self.transfer(source, lookup(dest), value, keep_alive=True)
 
-    @call(index=4, weight=BalancesWeights.transfer_all,
-          args=[_DEST, arg("keep_alive", Bool, "bool")])  # fmt: skip
+    @call(index=4, weight=BalancesWeights.transfer_all, args=[_DEST, arg("keep_alive", Bool, "bool")])
     def transfer_all(self, origin: Origin, dest: object, keep_alive: bool) -> None:
         """Transfer the entire transferable balance from the caller account."""
         source = ensure_signed(origin)
@@ -176,16 +251,24 @@ class Balances(Pallet, name="Balances"):
         value = max(free - keep, 0)
         self.transfer(source, lookup(dest), value, keep_alive=keep_alive)
 
-    @call(index=5, weight=BalancesWeights.force_unreserve,
-          args=[arg("who", MultiAddress, "AccountIdLookupOf<T>"), arg("amount", Balance, BALANCE_TYPE)])  # fmt: skip
+    @call(
+        index=5,
+        weight=BalancesWeights.force_unreserve,
+        args=[arg("who", MultiAddress, "AccountIdLookupOf<T>"), arg("amount", Balance, BALANCE_TYPE)],
+    )
     def force_unreserve(self, origin: Origin, who: object, amount: int) -> None:
         """Unreserve some balance from a user by force."""
         ensure_root(origin)
         self.unreserve(lookup(who), amount)
 
-    @call(index=8, weight=BalancesWeights.force_set_balance,
-          args=[arg("who", MultiAddress, "AccountIdLookupOf<T>"),
-                arg("new_free", Compact(Balance), BALANCE_TYPE)])  # fmt: skip
+    @call(
+        index=8,
+        weight=BalancesWeights.force_set_balance,
+        args=[
+            arg("who", MultiAddress, "AccountIdLookupOf<T>"),
+            arg("new_free", Compact(Balance), BALANCE_TYPE),
+        ],
+    )
     def force_set_balance(self, origin: Origin, who: object, new_free: int) -> None:
         """Set the regular balance of a given account."""
         ensure_root(origin)
@@ -344,7 +427,9 @@ class Balances(Pallet, name="Balances"):
         total = 0
         for who, amount in balances:
             if amount < self.config.existential_deposit:
-                raise ValueError(f"genesis balance of {who.hex()}: found {amount}, wanted >= existential deposit")
+                raise ValueError(
+                    f"genesis balance of {who.hex()}: found {amount}, wanted >= existential deposit"
+                )
             info = self.system.account.get(who)
             info["providers"] = 1
             info["data"] = {"free": amount, "reserved": 0, "frozen": 0, "flags": NEW_LOGIC_FLAG}

@@ -8,8 +8,8 @@ from typing import cast
 from phala_agents.chain.frame import (
     RUNTIME_CALL,
     Call,
-    Origin,
     OptionQuery,
+    Origin,
     Pallet,
     Pays,
     StorageValue,
@@ -26,7 +26,7 @@ from phala_agents.chain.frame._types import DispatchResult, MultiAddress, Weight
 from phala_agents.scale import AccountId, Option, field
 
 _SUDO_OVERHEAD = Weight(10_000_000, 1_517)
-_CALL = arg("call", RUNTIME_CALL, "Box<<T as Config>::RuntimeCall>")  # type: ignore[arg-type]
+_CALL = arg("call", RUNTIME_CALL, "Box<<T as Config>::RuntimeCall>")
 
 
 def _inner_weight(pallet: Pallet, args: Mapping[str, object]) -> Weight:
@@ -39,14 +39,24 @@ class Sudo(Pallet, name="Sudo"):
     key = StorageValue("Key", AccountId, query=OptionQuery, docs=" The `AccountId` of the sudo key.")
 
     EVENTS = (
-        event("Sudid", field("sudo_result", DispatchResult, "DispatchResult"),
-              docs="A sudo call just took place."),
-        event("KeyChanged", field("old", Option(AccountId), "Option<T::AccountId>"),
-              field("new", AccountId, "T::AccountId"), docs="The sudo key has been updated."),
+        event(
+            "Sudid",
+            field("sudo_result", DispatchResult, "DispatchResult"),
+            docs="A sudo call just took place.",
+        ),
+        event(
+            "KeyChanged",
+            field("old", Option(AccountId), "Option<T::AccountId>"),
+            field("new", AccountId, "T::AccountId"),
+            docs="The sudo key has been updated.",
+        ),
         event("KeyRemoved", docs="The key was permanently removed."),
-        event("SudoAsDone", field("sudo_result", DispatchResult, "DispatchResult"),
-              docs="A [sudo_as](Pallet::sudo_as) call just took place."),
-    )  # fmt: skip
+        event(
+            "SudoAsDone",
+            field("sudo_result", DispatchResult, "DispatchResult"),
+            docs="A [sudo_as](Pallet::sudo_as) call just took place.",
+        ),
+    )
     ERRORS = (error("RequireSudo", "Sender must be the Sudo account."),)
 
     def _ensure_sudo(self, origin: Origin) -> bytes:
@@ -71,9 +81,13 @@ class Sudo(Pallet, name="Sudo"):
         self._run(call, Origin.root(), "Sudid")
         return PostInfo(pays_fee=Pays.NO)
 
-    @call(index=1, weight=lambda p, a: Weight(
-        cast(dict[str, int], a["weight"])["ref_time"], cast(dict[str, int], a["weight"])["proof_size"]),
-          args=[_CALL, arg("weight", WeightCodec, "Weight")])  # fmt: skip
+    @call(
+        index=1,
+        weight=lambda p, a: Weight(
+            cast(dict[str, int], a["weight"])["ref_time"], cast(dict[str, int], a["weight"])["proof_size"]
+        ),
+        args=[_CALL, arg("weight", WeightCodec, "Weight")],
+    )
     def sudo_unchecked_weight(self, origin: Origin, call: Call, weight: object) -> PostInfo:
         """Authenticates the sudo key and dispatches a function call with `Root` origin,
         with a caller-given weight."""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import cast
 
 from phala_agents.chain.frame import (
     Blake2_128Concat,
-    Origin,
     OptionQuery,
+    Origin,
     Pallet,
     StorageMap,
     StorageValue,
@@ -38,7 +39,20 @@ from phala_agents.chain.frame._types import (
     RuntimeDbWeightCodec,
     RuntimeVersionCodec,
 )
-from phala_agents.scale import H256, U16, U32, U64, AccountId, Bool, Bytes, Codec, Tuple, Vec, blake2_256, field
+from phala_agents.scale import (
+    H256,
+    U16,
+    U32,
+    U64,
+    AccountId,
+    AnyCodec,
+    Bool,
+    Bytes,
+    Tuple,
+    Vec,
+    blake2_256,
+    field,
+)
 
 HASH69 = bytes([69]) * 32  # frame_system's genesis BlockHash(0) placeholder
 NORMAL_DISPATCH_RATIO = (3, 4)
@@ -83,7 +97,8 @@ class SystemConfig:
         normal_total = self.normal_max_total
         full = _weight(self.max_block_ref_time, self.max_block_proof_size)
         reserved_op = _weight(
-            self.max_block_ref_time - normal_total.ref_time, self.max_block_proof_size - normal_total.proof_size
+            self.max_block_ref_time - normal_total.ref_time,
+            self.max_block_proof_size - normal_total.proof_size,
         )
         return {
             "base_block": _weight(self.base_block_ref_time),
@@ -97,21 +112,32 @@ class SystemConfig:
                 },
                 "operational": {
                     "base_extrinsic": base,
-                    "max_extrinsic": _weight(self.max_block_ref_time - self.base_extrinsic_ref_time,
-                                             self.max_block_proof_size),
+                    "max_extrinsic": _weight(
+                        self.max_block_ref_time - self.base_extrinsic_ref_time, self.max_block_proof_size
+                    ),
                     "max_total": full,
                     "reserved": reserved_op,
-                },  # fmt: skip
-                "mandatory": {"base_extrinsic": base, "max_extrinsic": None, "max_total": None, "reserved": None},
+                },
+                "mandatory": {
+                    "base_extrinsic": base,
+                    "max_extrinsic": None,
+                    "max_total": None,
+                    "reserved": None,
+                },
             },
         }
 
     def block_length(self) -> dict[str, object]:
-        return {"max": {"normal": self.normal_max_length, "operational": self.max_block_length,
-                        "mandatory": self.max_block_length}}  # fmt: skip
+        return {
+            "max": {
+                "normal": self.normal_max_length,
+                "operational": self.max_block_length,
+                "mandatory": self.max_block_length,
+            }
+        }
 
 
-class _EventsPlaceholder(Codec[object]):
+class _EventsPlaceholder(AnyCodec):
     """``Vec<EventRecord<RuntimeEvent, Hash>>``: the runtime substitutes its own type."""
 
     def __init__(self) -> None:
@@ -127,16 +153,20 @@ class _EventsPlaceholder(Codec[object]):
 
 
 EVENTS_PLACEHOLDER = _EventsPlaceholder()
-_ACCOUNT = cast("Codec[object]", AccountId)
+_ACCOUNT = cast("AnyCodec", AccountId)
 
 
 class System(Pallet, name="System", crate="frame_system"):
     """Accounts (nonce, reference counts, balances data), block number and hashes, events."""
 
     account = StorageMap(
-        "Account", Blake2_128Concat, AccountId, AccountInfo, query=ValueQuery,
+        "Account",
+        Blake2_128Concat,
+        AccountId,
+        AccountInfo,
+        query=ValueQuery,
         docs=" The full account information for a particular account ID.",
-    )  # fmt: skip
+    )
     extrinsic_count = StorageValue(
         "ExtrinsicCount", U32, query=OptionQuery, docs=" Total extrinsics count for the current block."
     )
@@ -144,20 +174,36 @@ class System(Pallet, name="System", crate="frame_system"):
         "BlockWeight", PerDispatchClassWeight, query=ValueQuery, docs=" The current weight for the block."
     )
     all_extrinsics_len = StorageValue(
-        "AllExtrinsicsLen", U32, query=OptionQuery, docs=" Total length (in bytes) for all extrinsics put together, "
-        "for the current block.",
-    )  # fmt: skip
+        "AllExtrinsicsLen",
+        U32,
+        query=OptionQuery,
+        docs=" Total length (in bytes) for all extrinsics put together, for the current block.",
+    )
     block_hash = StorageMap(
-        "BlockHash", Twox64Concat, BlockNumber, H256, query=ValueQuery, docs=" Map of block numbers to block hashes."
+        "BlockHash",
+        Twox64Concat,
+        BlockNumber,
+        H256,
+        query=ValueQuery,
+        docs=" Map of block numbers to block hashes.",
     )
     extrinsic_data = StorageMap(
-        "ExtrinsicData", Twox64Concat, U32, Bytes, query=ValueQuery,
+        "ExtrinsicData",
+        Twox64Concat,
+        U32,
+        Bytes,
+        query=ValueQuery,
         docs=" Extrinsics data for the current block (maps an extrinsic's index to its data).",
-    )  # fmt: skip
-    number = StorageValue("Number", BlockNumber, query=ValueQuery, docs=" The current block number being processed.")
+    )
+    number = StorageValue(
+        "Number", BlockNumber, query=ValueQuery, docs=" The current block number being processed."
+    )
     parent_hash = StorageValue("ParentHash", H256, query=ValueQuery, docs=" Hash of the previous block.")
     digest = StorageValue(
-        "Digest", Digest, query=ValueQuery, docs=" Digest of the current block, also part of the block header."
+        "Digest",
+        Digest,
+        query=ValueQuery,
+        docs=" Digest of the current block, also part of the block header.",
     )
     events = StorageValue(
         "Events", EVENTS_PLACEHOLDER, query=ValueQuery, docs=" Events deposited for the current block."
@@ -166,68 +212,120 @@ class System(Pallet, name="System", crate="frame_system"):
         "EventCount", U32, query=ValueQuery, docs=" The number of events in the `Events<T>` list."
     )
     last_runtime_upgrade = StorageValue(
-        "LastRuntimeUpgrade", LastRuntimeUpgradeInfo, query=OptionQuery,
+        "LastRuntimeUpgrade",
+        LastRuntimeUpgradeInfo,
+        query=OptionQuery,
         docs=" Stores the `spec_version` and `spec_name` of when the last runtime upgrade happened.",
-    )  # fmt: skip
+    )
     upgraded_to_u32_ref_count = StorageValue(
-        "UpgradedToU32RefCount", Bool, query=ValueQuery,
+        "UpgradedToU32RefCount",
+        Bool,
+        query=ValueQuery,
         docs=" True if we have upgraded so that `type RefCount` is `u32`. False (default) if not.",
-    )  # fmt: skip
+    )
     upgraded_to_triple_ref_count = StorageValue(
-        "UpgradedToTripleRefCount", Bool, query=ValueQuery,
+        "UpgradedToTripleRefCount",
+        Bool,
+        query=ValueQuery,
         docs=" True if we have upgraded so that AccountInfo contains three types of `RefCount`.",
-    )  # fmt: skip
+    )
     execution_phase = StorageValue(
         "ExecutionPhase", Phase, query=OptionQuery, docs=" The execution phase of the block."
     )
 
     EVENTS = (
-        event("ExtrinsicSuccess", field("dispatch_info", DispatchInfoCodec, "DispatchInfo"),
-              docs="An extrinsic completed successfully."),
-        event("ExtrinsicFailed", field("dispatch_error", DispatchErrorCodec, "DispatchError"),
-              field("dispatch_info", DispatchInfoCodec, "DispatchInfo"), docs="An extrinsic failed."),
+        event(
+            "ExtrinsicSuccess",
+            field("dispatch_info", DispatchInfoCodec, "DispatchInfo"),
+            docs="An extrinsic completed successfully.",
+        ),
+        event(
+            "ExtrinsicFailed",
+            field("dispatch_error", DispatchErrorCodec, "DispatchError"),
+            field("dispatch_info", DispatchInfoCodec, "DispatchInfo"),
+            docs="An extrinsic failed.",
+        ),
         event("CodeUpdated", docs="`:code` was updated."),
         event("NewAccount", field("account", AccountId, "T::AccountId"), docs="A new account was created."),
         event("KilledAccount", field("account", AccountId, "T::AccountId"), docs="An account was reaped."),
-        event("Remarked", field("sender", AccountId, "T::AccountId"), field("hash", H256, "T::Hash"),
-              docs="On on-chain remark happened."),
-    )  # fmt: skip
+        event(
+            "Remarked",
+            field("sender", AccountId, "T::AccountId"),
+            field("hash", H256, "T::Hash"),
+            docs="On on-chain remark happened.",
+        ),
+    )
     ERRORS = (
-        error("InvalidSpecName", "The name of specification does not match between the current runtime\n"
-              "and the new runtime."),
-        error("SpecVersionNeedsToIncrease", "The specification version is not allowed to decrease between the "
-              "current runtime\nand the new runtime."),
+        error(
+            "InvalidSpecName",
+            "The name of specification does not match between the current runtime\nand the new runtime.",
+        ),
+        error(
+            "SpecVersionNeedsToIncrease",
+            "The specification version is not allowed to decrease between the "
+            "current runtime\nand the new runtime.",
+        ),
         error("FailedToExtractRuntimeVersion", "Failed to extract the runtime version from the new runtime."),
         error("NonDefaultComposite", "Suicide called when the account has non-default composite data."),
-        error("NonZeroRefCount", "There is a non-zero reference count preventing the account from being purged."),
+        error(
+            "NonZeroRefCount", "There is a non-zero reference count preventing the account from being purged."
+        ),
         error("CallFiltered", "The origin filter prevent the call to be dispatched."),
-        error("MultiBlockMigrationsOngoing", "A multi-block migration is ongoing and prevents the current code "
-              "from being replaced."),
+        error(
+            "MultiBlockMigrationsOngoing",
+            "A multi-block migration is ongoing and prevents the current code from being replaced.",
+        ),
         error("NothingAuthorized", "No upgrade authorized."),
         error("Unauthorized", "The submitted code is not authorized."),
-    )  # fmt: skip
+    )
     CONSTANTS = (
-        constant("BlockWeights", BlockWeightsCodec, lambda c: cast(SystemConfig, c).block_weights(),
-                 " Block & extrinsics weights: base values and limits."),
-        constant("BlockLength", BlockLengthCodec, lambda c: cast(SystemConfig, c).block_length(),
-                 " The maximum length of a block (in bytes)."),
-        constant("BlockHashCount", BlockNumber, lambda c: cast(SystemConfig, c).block_hash_count,
-                 " Maximum number of block number to block hash mappings to keep (oldest pruned first)."),
-        constant("DbWeight", RuntimeDbWeightCodec,
-                 lambda c: {"read": cast(SystemConfig, c).db_read, "write": cast(SystemConfig, c).db_write},
-                 " The weight of runtime database operations the runtime can invoke."),
-        constant("Version", RuntimeVersionCodec, lambda c: dict(cast(SystemConfig, c).version),
-                 " Get the chain's in-code version."),
-        constant("SS58Prefix", U16, lambda c: cast(SystemConfig, c).ss58_prefix,
-                 " The designated SS58 prefix of this chain."),
-    )  # fmt: skip
+        constant(
+            "BlockWeights",
+            BlockWeightsCodec,
+            lambda c: cast(SystemConfig, c).block_weights(),
+            " Block & extrinsics weights: base values and limits.",
+        ),
+        constant(
+            "BlockLength",
+            BlockLengthCodec,
+            lambda c: cast(SystemConfig, c).block_length(),
+            " The maximum length of a block (in bytes).",
+        ),
+        constant(
+            "BlockHashCount",
+            BlockNumber,
+            lambda c: cast(SystemConfig, c).block_hash_count,
+            " Maximum number of block number to block hash mappings to keep (oldest pruned first).",
+        ),
+        constant(
+            "DbWeight",
+            RuntimeDbWeightCodec,
+            lambda c: {"read": cast(SystemConfig, c).db_read, "write": cast(SystemConfig, c).db_write},
+            " The weight of runtime database operations the runtime can invoke.",
+        ),
+        constant(
+            "Version",
+            RuntimeVersionCodec,
+            lambda c: dict(cast(SystemConfig, c).version),
+            " Get the chain's in-code version.",
+        ),
+        constant(
+            "SS58Prefix",
+            U16,
+            lambda c: cast(SystemConfig, c).ss58_prefix,
+            " The designated SS58 prefix of this chain.",
+        ),
+    )
 
     config: SystemConfig
 
     # --- calls ----------------------------------------------------------------------------------------
 
-    @call(index=0, weight=lambda p, a: Weight(1_000_000 + len(cast(bytes, a["remark"])) * 1_000, 0),
-          args=[arg("remark", Bytes, "Vec<u8>")])  # fmt: skip
+    @call(
+        index=0,
+        weight=lambda p, a: Weight(1_000_000 + len(cast(bytes, a["remark"])) * 1_000, 0),
+        args=[arg("remark", Bytes, "Vec<u8>")],
+    )
     def remark(self, origin: Origin, remark: bytes) -> None:
         """Make some on-chain remark.
 
@@ -240,8 +338,11 @@ class System(Pallet, name="System", crate="frame_system"):
         ensure_root(origin)
         del pages
 
-    @call(index=4, weight=lambda p, a: Weight(1_000_000 + 100_000_000 * len(cast(list, a["items"])), 0),
-          args=[arg("items", Vec(Tuple(Bytes, Bytes)), "Vec<KeyValue>")])  # type: ignore[arg-type]  # fmt: skip
+    @call(
+        index=4,
+        weight=lambda p, a: Weight(1_000_000 + 100_000_000 * len(cast("list[object]", a["items"])), 0),
+        args=[arg("items", Vec(Tuple(Bytes, Bytes)), "Vec<KeyValue>")],
+    )
     def set_storage(self, origin: Origin, items: list[tuple[bytes, bytes]]) -> None:
         """Set some items of storage."""
         ensure_root(origin)
@@ -249,8 +350,11 @@ class System(Pallet, name="System", crate="frame_system"):
         for key, value in items:
             overlay.set(key, value)
 
-    @call(index=5, weight=lambda p, a: Weight(1_000_000 + 100_000_000 * len(cast(list, a["keys"])), 0),
-          args=[arg("keys", Vec(Bytes), "Vec<Key>")])  # type: ignore[arg-type]  # fmt: skip
+    @call(
+        index=5,
+        weight=lambda p, a: Weight(1_000_000 + 100_000_000 * len(cast("list[object]", a["keys"])), 0),
+        args=[arg("keys", Vec(Bytes), "Vec<Key>")],
+    )
     def kill_storage(self, origin: Origin, keys: list[bytes]) -> None:
         """Kill some items from storage."""
         ensure_root(origin)
@@ -258,16 +362,22 @@ class System(Pallet, name="System", crate="frame_system"):
         for key in keys:
             overlay.delete(key)
 
-    @call(index=6, weight=lambda p, a: Weight(1_000_000 + 100_000_000 * cast(int, a["subkeys"]), 0),
-          args=[arg("prefix", Bytes, "Key"), arg("subkeys", U32, "u32")])  # fmt: skip
+    @call(
+        index=6,
+        weight=lambda p, a: Weight(1_000_000 + 100_000_000 * cast(int, a["subkeys"]), 0),
+        args=[arg("prefix", Bytes, "Key"), arg("subkeys", U32, "u32")],
+    )
     def kill_prefix(self, origin: Origin, prefix: bytes, subkeys: int) -> None:
         """Kill all storage items with a key that starts with the given prefix."""
         ensure_root(origin)
         del subkeys
         self.runtime.ext.current().clear_prefix(prefix)
 
-    @call(index=7, weight=lambda p, a: Weight(5_000_000 + len(cast(bytes, a["remark"])) * 1_000, 0),
-          args=[arg("remark", Bytes, "Vec<u8>")])  # fmt: skip
+    @call(
+        index=7,
+        weight=lambda p, a: Weight(5_000_000 + len(cast(bytes, a["remark"])) * 1_000, 0),
+        args=[arg("remark", Bytes, "Vec<u8>")],
+    )
     def remark_with_event(self, origin: Origin, remark: bytes) -> None:
         """Make some on-chain remark and emit event."""
         who = ensure_signed(origin)
@@ -332,4 +442,4 @@ class System(Pallet, name="System", crate="frame_system"):
         del config
 
 
-__all__ = ["EVENTS_PLACEHOLDER", "HASH69", "System", "SystemConfig", "_ACCOUNT"]
+__all__ = ["EVENTS_PLACEHOLDER", "HASH69", "_ACCOUNT", "System", "SystemConfig"]

@@ -35,14 +35,22 @@ class Timestamp(Pallet, name="Timestamp"):
     )
 
     CONSTANTS = (
-        constant("MinimumPeriod", U64, lambda c: cast(TimestampConfig, c).minimum_period,
-                 " The minimum period between blocks."),
-    )  # fmt: skip
+        constant(
+            "MinimumPeriod",
+            U64,
+            lambda c: cast(TimestampConfig, c).minimum_period,
+            " The minimum period between blocks.",
+        ),
+    )
 
     config: TimestampConfig
 
-    @call(index=0, weight=Weight(9_000_000, 1_493), args=[arg("now", Compact(U64), "T::Moment")],
-          dispatch_class=DispatchClass.MANDATORY)  # fmt: skip
+    @call(
+        index=0,
+        weight=Weight(9_000_000, 1_493),
+        args=[arg("now", Compact(U64), "T::Moment")],
+        dispatch_class=DispatchClass.MANDATORY,
+    )
     def set(self, origin: Origin, now: int) -> None:
         """Set the current time.
 
@@ -53,7 +61,9 @@ class Timestamp(Pallet, name="Timestamp"):
             raise DispatchError("Timestamp must be updated only once in the block")
         prev = self.now.get()
         if prev and now < prev + self.config.minimum_period:
-            raise DispatchError("Timestamp must increment by at least <MinimumPeriod> between sequential blocks")
+            raise DispatchError(
+                "Timestamp must increment by at least <MinimumPeriod> between sequential blocks"
+            )
         self.now.put(now)
         self.did_update.put(True)
 

@@ -59,21 +59,29 @@ class TransactionPayment(Pallet, name="TransactionPayment"):
     storage_version = StorageValue("StorageVersion", Releases, query=ValueQuery)
 
     EVENTS = (
-        event("TransactionFeePaid", field("who", AccountId, "T::AccountId"),
-              field("actual_fee", Balance, "BalanceOf<T>"), field("tip", Balance, "BalanceOf<T>"),
-              docs="A transaction fee `actual_fee`, of which `tip` was added to the minimum inclusion fee,\n"
-                   "has been paid by `who`."),
-    )  # fmt: skip
+        event(
+            "TransactionFeePaid",
+            field("who", AccountId, "T::AccountId"),
+            field("actual_fee", Balance, "BalanceOf<T>"),
+            field("tip", Balance, "BalanceOf<T>"),
+            docs="A transaction fee `actual_fee`, of which `tip` was added to the minimum inclusion fee,\n"
+            "has been paid by `who`.",
+        ),
+    )
     CONSTANTS = (
-        constant("OperationalFeeMultiplier", U8, lambda c: cast(TransactionPaymentConfig, c).operational_fee_multiplier,
-                 " A fee multiplier for `Operational` extrinsics to compute \"virtual tip\" to boost their\n"
-                 " `priority`"),
-    )  # fmt: skip
+        constant(
+            "OperationalFeeMultiplier",
+            U8,
+            lambda c: cast(TransactionPaymentConfig, c).operational_fee_multiplier,
+            ' A fee multiplier for `Operational` extrinsics to compute "virtual tip" to boost their\n'
+            " `priority`",
+        ),
+    )
 
     config: TransactionPaymentConfig
 
     def _system_config(self) -> SystemConfig:
-        return cast(SystemConfig, self.runtime.pallet(System).config)
+        return self.runtime.pallet(System).config
 
     def weight_to_fee(self, ref_time: int) -> int:
         return ref_time * self.config.weight_fee_per_ref_time
@@ -98,7 +106,9 @@ class TransactionPayment(Pallet, name="TransactionPayment"):
         """``ChargeTransactionPayment::get_priority``: tip scaled by how many such txs fit a block."""
         cfg = self._system_config()
         max_ref, max_proof = cfg.max_block_ref_time, cfg.max_block_proof_size
-        max_len = cfg.normal_max_length if info.dispatch_class is DispatchClass.NORMAL else cfg.max_block_length
+        max_len = (
+            cfg.normal_max_length if info.dispatch_class is DispatchClass.NORMAL else cfg.max_block_length
+        )
         ref = min(max(info.weight.ref_time, 1), max_ref)
         proof = min(max(info.weight.proof_size, 1), max_proof)
         per_weight = min(max_ref // ref, max_proof // proof)
