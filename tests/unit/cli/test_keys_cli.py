@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from substrateinterface import Keypair
 from typer.testing import CliRunner
 
@@ -24,6 +26,15 @@ PASSWORD = "s3cret-pw"
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PHALA_AGENT_KEYSTORE", raising=False)
     monkeypatch.delenv("PHALA_AGENT_KEY_PASSWORD", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _restore_structlog() -> Iterator[None]:
+    # The root callback configures structlog (level warning) for the process; later tests in
+    # other modules must not inherit that filter.
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture
