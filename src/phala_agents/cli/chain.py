@@ -7,6 +7,7 @@ import os
 import re
 import sys
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -49,6 +50,7 @@ def register(app: typer.Typer) -> None:
     group.command("balance", help=f"Free, reserved and frozen balance and nonce.\n\n{_EXIT_CODES}")(balance)
     group.command("transfer", help=_TRANSFER_HELP)(transfer)
     group.command("events", help=f"Every event of a block (default: best).\n\n{_EXIT_CODES}")(events)
+    group.command("descriptors", help=_DESCRIPTORS_HELP)(descriptors)
     app.add_typer(group)
 
 
@@ -247,3 +249,26 @@ def events(
         for e in found
     ]
     _output.emit_table(rows, ["phase", "event", "attributes"])
+
+
+_DESCRIPTORS_HELP = (
+    "Print the node's descriptors (pallets, storage, calls, events, errors, constants and the metadata "
+    "hash) as JSON. Load them with Descriptors.from_json and pass them to ChainClient.connect(url, "
+    "descriptors=...) to refuse a node whose metadata differs (IncompatibleMetadata).\n\n"
+    f"{_EXIT_CODES}"
+)
+
+
+@handle_errors
+def descriptors(
+    url: UrlOpt = DEFAULT_URL,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to FILE instead of stdout.")] = None,
+    timeout: TimeoutOpt = 10.0,
+) -> None:
+    with _connect(url, timeout) as api:
+        text = api.descriptors.to_json()
+    if out is None:
+        _output.emit_line(text)
+    else:
+        out.write_text(text + "\n")
+        _output.info(f"wrote {out}")

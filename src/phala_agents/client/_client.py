@@ -536,9 +536,14 @@ class ChainClient:
         timeout: float | None = None,
     ) -> ExtrinsicResult:
         """Submit and follow to ``wait_for``; see ``_watch.submit_and_watch`` for what raises."""
-        if not self._url.startswith(("ws://", "wss://")) and self._url:
-            raise ClientError(f"url: found {self._url!r}, wanted ws:// or wss:// to watch extrinsics")
-        self._check_metadata()
+        try:
+            if self._url and not self._url.startswith(("ws://", "wss://")):
+                raise ClientError(f"url: found {self._url!r}, wanted ws:// or wss:// to watch extrinsics")
+            self._check_metadata()
+        except BaseException:
+            # Nothing was sent: the nonce is free again.
+            self.nonces.release(extrinsic.signer, extrinsic.nonce)
+            raise
         wait_timeout = self._timeout if timeout is None else timeout
         log = _log.bind(extrinsic_hash=extrinsic.hash)
         try:

@@ -261,3 +261,22 @@ def test_events(fake: FakeClient) -> None:
 def test_help_lists_exit_codes() -> None:
     result = run(["chain", "transfer", "--help"])
     assert result.exit_code == 0 and "Exit codes" in result.stdout
+
+
+def test_descriptors_to_stdout_and_file(fake: FakeClient, tmp_path: Any) -> None:
+    from phala_agents.client import Descriptors, PalletDescriptor
+
+    wanted = Descriptors(
+        metadata_hash="0x" + "aa" * 32,
+        spec_name="x",
+        spec_version=1,
+        pallets=(PalletDescriptor(name="System", index=0),),
+    )
+    fake.descriptors = wanted  # type: ignore[attr-defined]
+    result = run(["chain", "descriptors"])
+    assert result.exit_code == 0
+    assert Descriptors.from_json(result.stdout) == wanted
+    out = tmp_path / "dev.json"
+    result = run(["chain", "descriptors", "--out", str(out)])
+    assert result.exit_code == 0 and result.stdout == "" and "wrote" in result.stderr
+    assert Descriptors.from_json(out.read_text()) == wanted
