@@ -241,32 +241,42 @@ def parse_tcb_info(raw: bytes) -> TcbInfo:
     if not isinstance(levels_raw, list):
         raise VerificationError("tcbInfo.tcbLevels is not a list")
     levels = []
-    for i, item in enumerate(levels_raw):
-        lw = f"tcbInfo.tcbLevels[{i}]"
-        lvl = _obj(item, lw)
-        tcb = _obj(lvl.get("tcb"), f"{lw}.tcb")
-        if version >= 3:
-            sgx = _svns(tcb.get("sgxtcbcomponents"), f"{lw}.tcb.sgxtcbcomponents")
-            pce = _int(tcb, "pcesvn", f"{lw}.tcb")
-            tdx = (
-                _svns(tcb["tdxtcbcomponents"], f"{lw}.tcb.tdxtcbcomponents")
-                if "tdxtcbcomponents" in tcb
-                else None
+    i = 0
+    try:
+        # Direct indexing in one try block: TCB Info holds a few dozen levels and this runs on every
+        # cold verification; any shape error becomes one VerificationError naming the level.
+        for lvl in levels_raw:
+            tcb = lvl["tcb"]
+            if version >= 3:
+                sgx = tuple(c["svn"] for c in tcb["sgxtcbcomponents"])
+                tdx_raw = tcb.get("tdxtcbcomponents")
+                tdx = tuple(c["svn"] for c in tdx_raw) if tdx_raw is not None else None
+            else:  # v2: sgxtcbcomp01svn .. sgxtcbcomp16svn
+                sgx = tuple(tcb[f"sgxtcbcomp{k:02d}svn"] for k in range(1, 17))
+                tdx = None
+            pce = tcb["pcesvn"]
+            ids = lvl.get("advisoryIDs", ())
+            if (
+                type(pce) is not int
+                or not all(type(x) is int for x in sgx)
+                or (tdx is not None and not all(type(x) is int for x in tdx))
+                or not isinstance(lvl["tcbDate"], str)
+                or not all(isinstance(a, str) for a in ids)
+            ):
+                raise TypeError("wrong JSON types")
+            levels.append(
+                TcbLevel(
+                    sgx_components=sgx,
+                    pce_svn=pce,
+                    tdx_components=tdx,
+                    tcb_date=lvl["tcbDate"],
+                    status=TcbStatus(lvl["tcbStatus"]),
+                    advisory_ids=tuple(ids),
+                )
             )
-        else:  # v2: sgxtcbcomp01svn .. sgxtcbcomp16svn
-            sgx = tuple(_int(tcb, f"sgxtcbcomp{k:02d}svn", f"{lw}.tcb") for k in range(1, 17))
-            pce = _int(tcb, "pcesvn", f"{lw}.tcb")
-            tdx = None
-        levels.append(
-            TcbLevel(
-                sgx_components=sgx,
-                pce_svn=pce,
-                tdx_components=tdx,
-                tcb_date=_str(lvl, "tcbDate", lw),
-                status=_status(lvl, lw),
-                advisory_ids=_advisories(lvl, lw),
-            )
-        )
+            i += 1
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise VerificationError(f"tcbInfo.tcbLevels[{i}] is malformed: {exc!r}") from exc
     module = None
     if "tdxModule" in d:
         module = _module(_obj(d["tdxModule"], "tcbInfo.tdxModule"), "tcbInfo.tdxModule", with_levels=False)
