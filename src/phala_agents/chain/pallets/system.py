@@ -70,7 +70,7 @@ class SystemConfig:
     ss58_prefix: int = 42
     version: Mapping[str, object] = dc_field(default_factory=dict)  # RuntimeVersion as a dict
     max_block_ref_time: int = 2 * 10**12  # 2 s of execution per block
-    max_block_proof_size: int = 5 * 1024 * 1024
+    max_block_proof_size: int = 2**64 - 1  # a solo chain has no PoV limit (solochain template)
     base_block_ref_time: int = 390_000_000
     base_extrinsic_ref_time: int = 125_000_000
     max_block_length: int = 5 * 1024 * 1024
