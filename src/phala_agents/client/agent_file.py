@@ -19,10 +19,9 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from scalecodec.utils.ss58 import ss58_decode
-
 from phala_agents.client.sealing import COMMITMENT_SALT_BYTES, SealedBlob, prompt_commitment, seal_prompt
-from phala_agents.errors import AgentDefinitionError
+from phala_agents.errors import AgentDefinitionError, ScaleError
+from phala_agents.scale import ss58_decode
 
 # --- limits (the pallet's bounds) -----------------------------------------------------------------
 
@@ -504,8 +503,8 @@ def _access(check: _Checker, value: object) -> Access:
 
 def _account_id(address: str) -> bytes | None:
     try:
-        decoded = bytes.fromhex(ss58_decode(address))
-    except (ValueError, TypeError, IndexError):
+        decoded = ss58_decode(address, prefix=None)
+    except (ScaleError, ValueError):
         return None
     return decoded if len(decoded) == 32 else None
 

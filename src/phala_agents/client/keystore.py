@@ -38,10 +38,10 @@ import nacl.exceptions
 import nacl.secret
 import sr25519
 import structlog
-from scalecodec.utils.ss58 import get_ss58_format, ss58_decode, ss58_encode
 from substrateinterface import Keypair, KeypairType
 
-from phala_agents.errors import KeystoreError
+from phala_agents.errors import KeystoreError, ScaleError
+from phala_agents.scale import ss58_decode_with_prefix, ss58_encode
 
 log = structlog.get_logger()
 
@@ -164,7 +164,7 @@ def encode_keystore_json(
             "type": list(ENCODING_TYPE),
             "version": ENCODING_VERSION,
         },
-        "address": ss58_encode(public, ss58_format=ss58_format),
+        "address": ss58_encode(public, ss58_format),
         "meta": {
             "name": name,
             "whenCreated": created_ms if created_ms is not None else int(time.time() * 1000),
@@ -212,9 +212,13 @@ def _check_format(data: Mapping[str, object], label: str) -> tuple[bytes, bytes]
     if not isinstance(address, str):
         raise _bad_file(label, "address", type(address).__name__, "an SS58 string")
     try:
-        public = bytes.fromhex(ss58_decode(address))
-    except (ValueError, TypeError):
+        public, _ = ss58_decode_with_prefix(address)
+    except (ScaleError, ValueError):
         raise _bad_file(label, "address", repr(address), "a valid SS58 address") from None
+    if len(public) != _PUBLIC_BYTES:
+        raise _bad_file(
+            label, "address", f"a {len(public)}-byte key", f"a {_PUBLIC_BYTES}-byte sr25519 account"
+        )
     return raw, public
 
 
@@ -279,8 +283,8 @@ def decode_keystore_json(
 
 def _ss58_format_of(address: str) -> int | None:
     try:
-        return int(get_ss58_format(address))
-    except (ValueError, TypeError):
+        return ss58_decode_with_prefix(address)[1]
+    except (ScaleError, ValueError):
         return None
 
 
@@ -381,7 +385,7 @@ class Keystore:
         meta["name"] = name
         meta.setdefault("whenCreated", int(time.time() * 1000))
         stored["meta"] = meta
-        stored["address"] = ss58_encode(bytes(keypair.public_key), ss58_format=self._ss58_format)
+        stored["address"] = ss58_encode(bytes(keypair.public_key), self._ss58_format)
         return self._store(name, stored)
 
     # -- reading --
@@ -483,7 +487,7 @@ class Keystore:
         crypto = str(content[1]) if isinstance(content, list) and len(content) > 1 else "?"
         return KeyInfo(
             name=path.stem,
-            address=ss58_encode(public, ss58_format=self._ss58_format),
+            address=ss58_encode(public, self._ss58_format),
             public_key=public,
             crypto_type=crypto,
             created=_created(data.get("meta")),
@@ -500,8 +504,8 @@ class Keystore:
             if path.is_file():
                 return path
         wanted: bytes | None = None
-        with contextlib.suppress(ValueError, TypeError):
-            wanted = bytes.fromhex(ss58_decode(name_or_address))
+        with contextlib.suppress(ScaleError, ValueError):
+            wanted = ss58_decode_with_prefix(name_or_address)[0]
         if wanted is not None:
             for path in self._paths():
                 with contextlib.suppress(KeystoreError):
