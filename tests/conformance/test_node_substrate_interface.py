@@ -158,7 +158,7 @@ def test_storage_and_header_subscriptions(substrate: SubstrateInterface, node: N
     for finalized_only in (False, True):
         first = substrate.get_block_header()["header"]["number"]
 
-        def on_head(obj: Any, update_nr: int, sub_id: str) -> Any:
+        def on_head(obj: Any, update_nr: int, sub_id: str, first: int = first) -> Any:
             number = obj["header"]["number"]
             return number if number > first else None
 

@@ -74,21 +74,22 @@ def _transfer(ctx: DemoContext) -> None:
     alice, bob = client.keypair("//Alice"), client.keypair("//Bob")
     amount = TRANSFER_AMOUNT_UNITS * 10 ** (client.token_decimals or 0)
     ctx.facts["before"] = {"alice": client.balance(alice).free, "bob": client.balance(bob).free}
-    info = client.payment_info("Balances", "transfer_keep_alive", {"dest": bob, "value": amount}, alice)
+    signed = client.sign("Balances", "transfer_keep_alive", {"dest": bob, "value": amount}, alice)
     _output.emit_line(
-        f"  //Alice -> //Bob: {ctx.units(amount)} (Balances.transfer_keep_alive, signed sr25519)"
+        f"  //Alice -> //Bob: {ctx.units(amount)} "
+        f"(Balances.transfer_keep_alive, sr25519, nonce {signed.nonce})"
     )
-    _output.emit_line(
-        f"  fee quoted by payment_queryInfo: {ctx.units(info.partial_fee)} ({info.dispatch_class})"
-    )
-    result = client.transfer(alice, bob, amount, wait_for="finalized").raise_for_error()
+    quote = client.rpc("payment_queryInfo", [signed.hex])
+    quoted = quote.get("partialFee") if isinstance(quote, dict) else None
+    _output.emit_line(f"  fee quoted by payment_queryInfo: {ctx.units(int(str(quoted)))}")
+    result = client.submit(signed, wait_for="finalized").raise_for_error()
     _output.emit_line(f"  included in block #{result.block_number} {result.block_hash} (finalized)")
     paid = result.find("TransactionPayment", "TransactionFeePaid")
     if paid:
         attrs = paid[0].attributes
-        fee = attrs.get("actual_fee") if isinstance(attrs, dict) else None
+        paid_fee = attrs.get("actual_fee") if isinstance(attrs, dict) else None
         _output.emit_line(
-            f"  fee paid (TransactionFeePaid): {ctx.units(int(fee)) if isinstance(fee, int) else fee}"
+            f"  fee paid (TransactionPayment.TransactionFeePaid): {ctx.units(int(str(paid_fee)))}"
         )
     _output.emit_line("  events:")
     for event in result.events:
