@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import openai
 import pytest
+import structlog
 
 from phala_agents.worker.meter import GasMeter, Prices, Usage
 from phala_agents.worker.model_server import ModelServer, find_llama_server, find_model
@@ -22,6 +23,17 @@ PRICES = Prices(per_1k_input=1_500, per_1k_output=6_000)
 MESSAGES = [{"role": "user", "content": "Name three colours."}]
 # EOS (<|im_end|>, id 2) banned: every completion runs to max_tokens, so counts are predictable.
 NO_EOS = {"logit_bias": {"2": -100}, "temperature": 0, "seed": 1}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def fresh_structlog() -> Iterator[None]:
+    """structlog's defaults: a CLI test may have left it writing to a closed stream."""
+    saved = structlog.get_config()
+    structlog.reset_defaults()
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
 
 
 @pytest.fixture(scope="module")
