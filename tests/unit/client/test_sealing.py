@@ -7,6 +7,8 @@ import dataclasses
 import pytest
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from phala_agents.client import sealing
 from phala_agents.client.sealing import (
@@ -209,3 +211,20 @@ def test_prompt_commitment() -> None:
     assert (
         prompt_commitment(b"", "").hex() == "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8"
     )
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    prompt=st.text(max_size=300),
+    agent_id=st.integers(min_value=0, max_value=2**64 - 1),
+    version=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_round_trip_property(prompt: str, agent_id: int, version: int) -> None:
+    key = _PROPERTY_KEY
+    blob = seal_prompt(prompt, key.public_bytes, agent_id=agent_id, version=version, epoch=0)
+    assert open_prompt(blob, key, agent_id=agent_id, version=version) == prompt
+    with pytest.raises(SealingError):
+        open_prompt(blob, key, agent_id=agent_id ^ 1, version=version)
+
+
+_PROPERTY_KEY = ClusterKey.generate()
