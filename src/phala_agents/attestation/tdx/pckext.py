@@ -53,82 +53,62 @@ def _tlv(buf: bytes, pos: int, end: int) -> tuple[int, int, int]:
     return tag, pos, pos + length
 
 
-def _pairs(buf: bytes, start: int, end: int) -> dict[bytes, tuple[int, int, int]]:
-    """A SEQUENCE OF SEQUENCE {OID, value} as OID suffix (after the SGX base) -> value TLV."""
-    out: dict[bytes, tuple[int, int, int]] = {}
-    pos = start
-    while pos < end:
-        tag, s, e = _tlv(buf, pos, end)
-        if tag != _SEQ:
-            raise VerificationError("PCK certificate SGX extension: expected a SEQUENCE")
-        otag, os_, oe = _tlv(buf, s, e)
-        if otag != _OID:
-            raise VerificationError("PCK certificate SGX extension: expected an OID")
-        oid = buf[os_:oe]
-        if not oid.startswith(_BASE):
-            raise VerificationError("PCK certificate SGX extension: foreign OID")
-        out[oid[len(_BASE) :]] = _tlv(buf, oe, e)
-        pos = e
-    return out
+def _value(buf: bytes, suffix: bytes, tag: int, name: str) -> tuple[int, int] | None:
+    """Content span of the value paired with OID ``SGX_EXTENSION_OID.suffix``, or None if absent.
+
+    Found by the DER of the OID itself (tag, length, bytes): the encoded length makes a match exact,
+    so ``.2.1`` never matches inside ``.2.10``. The extension comes from a certificate whose signature
+    has been checked, so this is a lookup, not a defence against hostile DER.
+    """
+    oid = _BASE + suffix
+    marker = bytes([_OID, len(oid)]) + oid
+    at = buf.find(marker)
+    if at < 0:
+        return None
+    if buf.find(marker, at + 1) >= 0:
+        raise VerificationError(f"PCK certificate SGX extension has {name} twice")
+    t, s, e = _tlv(buf, at + len(marker), len(buf))
+    if t != tag:
+        raise VerificationError(f"PCK certificate SGX extension {name} has DER tag {t:#x}. Expect {tag:#x}")
+    return s, e
 
 
-def _get(d: dict[bytes, tuple[int, int, int]], key: bytes, tag: int, name: str) -> tuple[int, int]:
-    v = d.get(key)
-    if v is None:
+def _need(buf: bytes, suffix: bytes, tag: int, name: str, size: int | None = None) -> bytes:
+    span = _value(buf, suffix, tag, name)
+    if span is None:
         raise VerificationError(f"PCK certificate SGX extension lacks {name}")
-    if v[0] != tag:
-        raise VerificationError(
-            f"PCK certificate SGX extension {name} has DER tag {v[0]:#x}. Expect {tag:#x}"
-        )
-    return v[1], v[2]
+    out = buf[span[0] : span[1]]
+    if size is not None and len(out) != size:
+        raise VerificationError(f"PCK certificate SGX extension {name} has {len(out)} bytes. Expect {size}")
+    return out
 
 
 def parse_pck_extension(value: bytes) -> PckExtension:
     """Decode the extension value (the extnValue contents)."""
-    tag, s, e = _tlv(value, 0, len(value))
-    if tag != _SEQ:
-        raise VerificationError("PCK certificate SGX extension is not a SEQUENCE")
-    top = _pairs(value, s, e)
-
-    def octets(key: bytes, name: str, size: int) -> bytes:
-        a, b = _get(top, key, _OCT, name)
-        if b - a != size:
-            raise VerificationError(f"PCK certificate SGX extension {name} has {b - a} bytes. Expect {size}")
-        return value[a:b]
-
-    ts, te = _get(top, b"\x02", _SEQ, "TCB")
-    tcb = _pairs(value, ts, te)
-    comps = []
-    for k in range(1, 17):
-        a, b = _get(tcb, bytes([2, k]), _INT, f"TCB component {k}")
-        comps.append(int.from_bytes(value[a:b], "big", signed=True))
-    a, b = _get(tcb, b"\x02\x11", _INT, "PCESVN")
-    pce_svn = int.from_bytes(value[a:b], "big", signed=True)
-    a, b = _get(tcb, b"\x02\x12", _OCT, "CPUSVN")
-    cpu_svn = value[a:b]
-    a, b = _get(top, b"\x05", _ENUM, "SGX type")
-    sgx_type = int.from_bytes(value[a:b], "big")
-    pid = None
-    if b"\x06" in top:
-        pid = octets(b"\x06", "platform instance id", 16)
-    flags: dict[int, bool] = {}
-    if b"\x07" in top:
-        cs, ce = _get(top, b"\x07", _SEQ, "configuration")
-        for key, (t, fa, fb) in _pairs(value, cs, ce).items():
-            if t == _BOOL and len(key) == 2 and key[0] == 7 and fb - fa == 1:
-                flags[key[1]] = value[fa] != 0
+    tag, _s, e = _tlv(value, 0, len(value))
+    if tag != _SEQ or e != len(value):
+        raise VerificationError("PCK certificate SGX extension is not one SEQUENCE")
+    comps = tuple(
+        int.from_bytes(_need(value, bytes([2, k]), _INT, f"TCB component {k}"), "big", signed=True)
+        for k in range(1, 17)
+    )
+    pid = _value(value, b"\x06", _OCT, "platform instance id")
+    flags = {}
+    for k, name in ((1, "dynamicPlatform"), (2, "cachedKeys"), (3, "SMTEnabled")):
+        span = _value(value, bytes([7, k]), _BOOL, name)
+        flags[k] = None if span is None else value[span[0] : span[1]] != b"\x00"
     return PckExtension(
-        ppid=octets(b"\x01", "PPID", 16),
-        tcb_components=tuple(comps),
-        pce_svn=pce_svn,
-        cpu_svn=cpu_svn,
-        pce_id=octets(b"\x03", "PCE-ID", 2),
-        fmspc=octets(b"\x04", "FMSPC", 6),
-        sgx_type=sgx_type,
-        platform_instance_id=pid,
-        dynamic_platform=flags.get(1),
-        cached_keys=flags.get(2),
-        smt_enabled=flags.get(3),
+        ppid=_need(value, b"\x01", _OCT, "PPID", 16),
+        tcb_components=comps,
+        pce_svn=int.from_bytes(_need(value, b"\x02\x11", _INT, "PCESVN"), "big", signed=True),
+        cpu_svn=_need(value, b"\x02\x12", _OCT, "CPUSVN", 16),
+        pce_id=_need(value, b"\x03", _OCT, "PCE-ID", 2),
+        fmspc=_need(value, b"\x04", _OCT, "FMSPC", 6),
+        sgx_type=int.from_bytes(_need(value, b"\x05", _ENUM, "SGX type"), "big"),
+        platform_instance_id=None if pid is None else value[pid[0] : pid[1]],
+        dynamic_platform=flags[1],
+        cached_keys=flags[2],
+        smt_enabled=flags[3],
     )
 
 
