@@ -259,7 +259,7 @@ def _fault(model: UpstreamModel, exc: openai.OpenAIError, what: str) -> Upstream
     if isinstance(exc, openai.APIStatusError):
         return UpstreamError(f"upstream {model.name}: {what} got HTTP status {exc.status_code}, wanted 200")
     if isinstance(exc, openai.APIConnectionError):
-        return UpstreamError(f"upstream {model.name}: {what} lost the connection ({type(exc).__name__})")
+        return UpstreamError(f"upstream {model.name}: {what} connection failed ({type(exc).__name__})")
     return UpstreamError(f"upstream {model.name}: {what} failed ({type(exc).__name__})")
 
 
