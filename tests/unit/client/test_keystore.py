@@ -262,3 +262,21 @@ def test_module_constants_match_polkadot_js() -> None:
     assert list(PKCS8_HEADER) == [48, 83, 2, 1, 1, 48, 5, 6, 3, 43, 101, 112, 4, 34, 4, 32]
     assert list(PKCS8_DIVIDER) == [161, 35, 3, 33, 0]
     assert (SCRYPT_N, SCRYPT_P, SCRYPT_R) in ks_module.ALLOWED_SCRYPT_PARAMS
+
+
+def test_reads_seed_form_body() -> None:
+    """Generation 1-2 bodies hold the 32-byte seed where generation 3 has the 64-byte secret."""
+    import nacl.secret
+
+    seed = bytes.fromhex("e5be9a5092b81bca64be81d212e7f2f9eba183bb7a90954f7b76361f6edb5c0a")  # //Alice
+    alice = Keypair.create_from_uri("//Alice")
+    body = PKCS8_HEADER + seed + PKCS8_DIVIDER + alice.public_key
+    salt, nonce = bytes(range(32)), bytes(24)
+    derived = ks_module._scrypt(PASSWORD, salt, SCRYPT_N, SCRYPT_P, SCRYPT_R)
+    boxed = nacl.secret.SecretBox(derived[:32]).encrypt(body, nonce).ciphertext
+    prefix = salt + b"".join(v.to_bytes(4, "little") for v in (SCRYPT_N, SCRYPT_P, SCRYPT_R))
+    document = encode_keystore_json(alice, PASSWORD, name="a")
+    document["encoded"] = base64.b64encode(prefix + nonce + boxed).decode()
+    pair = decode_keystore_json(document, PASSWORD)
+    assert pair.ss58_address == ALICE
+    assert pair.private_key == alice.private_key
