@@ -5,18 +5,20 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-import importlib
+import json
 import re
 import struct
+import types
+import typing
 from pathlib import Path
-from types import ModuleType
 from typing import Annotated
 
 import typer
 
-from phala_agents.attestation import sev
+from phala_agents.attestation import sev, tdx
 from phala_agents.attestation.kds import KdsClient
 from phala_agents.attestation.simulated import SimulatedSnp
+from phala_agents.attestation.tdx.pcs import PcsClient
 from phala_agents.attestation.trust import (
     CachingGetter,
     FixedClock,
@@ -31,7 +33,7 @@ from phala_agents.cli._errors import EXIT_COLLATERAL, EXIT_POLICY, EXIT_SIGNATUR
 from phala_agents.errors import CollateralUnavailable, ReportFormatError, VerificationError
 
 CUSTOM_ROOTS = "custom-roots"
-DEFAULT_CACHE_DIR = Path.home() / ".cache" / "phala-agents" / "kds"
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "phala-agents"  # kds/ (SNP) and pcs/ (DCAP) below it
 
 _EXIT_CODES = (
     f"Exit codes: 0 ok, 1 failure, 2 usage, {EXIT_SIGNATURE} malformed evidence or a signature/chain/"
@@ -40,15 +42,16 @@ _EXIT_CODES = (
 )
 
 _VERIFY_HELP = (
-    f"Verify evidence: the signature, the vendor chain at --at (default now), then the policy.\n\n"
-    f"SNP: the VCEK/VLEK comes from --cert, from --collateral DIR (files named vcek.der, *.vcek.der, "
-    f"*.vlek.der, vcek.pem, ...; or an offline KDS cache written by --online), or from AMD KDS with "
-    f"--online (cached under --cache-dir). Without --policy the default SNP policy applies (debug "
-    f"disallowed). --roots FILE trusts other ARK/ASK bundles instead of AMD's (e.g. the simulated "
-    f'TEE\'s dev-roots.pem); that trust set is named "{CUSTOM_ROOTS}", and a production policy (trust: '
-    f'["amd-production"]) still rejects it.\n\n'
-    f"TDX/SGX: --collateral is the collateral JSON (dcap-qvl QuoteCollateralV3 layout) or a directory "
-    f"holding collateral.json.\n\n"
+    "Verify evidence: the signature, the vendor chain at --at (default now), then the policy.\n\n"
+    "SNP: the VCEK/VLEK comes from --cert, from --collateral DIR (files named vcek.der, *.vcek.der, "
+    "*.vlek.der, vcek.pem, ...; or the kds/ folder of an --online cache, read offline), or from AMD "
+    "KDS with --online (cached under --cache-dir). --roots FILE trusts other ARK/ASK bundles instead "
+    "of AMD's (e.g. the simulated TEE's dev-roots.pem); that trust set is named "
+    f'"{CUSTOM_ROOTS}", and a production policy (trust: ["amd-production"]) still rejects it.\n\n'
+    "TDX/SGX: --collateral is the collateral JSON (dcap-qvl QuoteCollateralV3 layout) or a directory "
+    "holding NAME.collateral.json or collateral.json; --online fetches it from Intel PCS.\n\n"
+    "Without --policy the default policy of the kind applies (SNP: debug disallowed; TDX/SGX: debug "
+    "disallowed, TCB status UpToDate only).\n\n"
     f"{_EXIT_CODES}"
 )
 
@@ -147,18 +150,67 @@ def _print_fields(fields: dict[str, object], indent: str = "") -> None:
             _output.emit_line(f"{indent}{key.ljust(width)}  {value}")
 
 
-def _tdx() -> ModuleType:
-    # Imported lazily: the DCAP verifier is another module's, and `attest show` of an SNP report
-    # should not depend on it.
-    return importlib.import_module("phala_agents.attestation.tdx")
+def _tdx_policy_from_json(text: str) -> tdx.Policy:
+    """A TDX/SGX policy file: JSON keys are ``tdx.Policy`` fields (``tdx.load_policy`` when it exists).
+
+    Hex strings for bytes, lists of hex for allow-lists, lists of strings for sets (TCB status
+    names such as "UpToDate"); unknown keys are rejected.
+    """
+    loader = getattr(tdx, "load_policy", None)
+    if callable(loader):
+        policy = loader(text)
+        assert isinstance(policy, tdx.Policy)
+        return policy
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise sev.PolicyFileError(f"policy file is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise sev.PolicyFileError("policy file: wanted a JSON object")
+    if data.get("kind", "tdx") not in ("tdx", "sgx", "dcap"):
+        raise sev.PolicyFileError(f"kind is {data['kind']!r}, wanted 'tdx' or 'sgx' for a DCAP policy")
+    hints = typing.get_type_hints(tdx.Policy)
+    kwargs: dict[str, object] = {}
+    for key, value in data.items():
+        if key in ("kind", "description", "$schema"):
+            continue
+        if key not in hints:
+            raise sev.PolicyFileError(f"unknown policy key {key!r}; known keys: {sorted(hints)}")
+        kwargs[key] = _convert(key, hints[key], value)
+    return tdx.Policy(**kwargs)  # type: ignore[arg-type]
 
 
-def _tdx_attr(name: str) -> object:
-    module = _tdx()
-    value = getattr(module, name, None)
+def _convert(key: str, hint: object, value: object) -> object:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
     if value is None:
-        raise CollateralUnavailable(f"TDX/SGX support: phala_agents.attestation.tdx has no {name} yet")
-    return value
+        if type(None) in typing.get_args(hint):
+            return None
+        raise sev.PolicyFileError(f"{key}: null is not allowed")
+    if len(args) == 1 and typing.get_origin(hint) in (types.UnionType, typing.Union):
+        hint = args[0]
+    origin = typing.get_origin(hint)
+    try:
+        if hint is bool:
+            if not isinstance(value, bool):
+                raise sev.PolicyFileError(f"{key}: found {value!r}, wanted true or false")
+            return value
+        if hint is int:
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise sev.PolicyFileError(f"{key}: found {value!r}, wanted an integer")
+            return value
+        if hint is bytes and isinstance(value, str):
+            return bytes.fromhex(value.removeprefix("0x"))
+        if origin in (tuple, frozenset) and isinstance(value, list):
+            (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+            items = [_convert(key, item, v) for v in value]
+            return tuple(items) if origin is tuple else frozenset(items)
+        if isinstance(hint, type) and issubclass(hint, enum.Enum) and isinstance(value, str):
+            return hint(value)
+        if hint is str and isinstance(value, str):
+            return value
+    except ValueError as exc:
+        raise sev.PolicyFileError(f"{key}: {exc}") from None
+    raise sev.PolicyFileError(f"{key}: found {value!r}, which does not fit {hint}")
 
 
 # --- show -------------------------------------------------------------------------------------
@@ -181,9 +233,7 @@ def show(
         report = sev.parse_report(raw)
         fields = sev.report_fields(report, product)
     else:
-        parse_quote = _tdx_attr("parse_quote")
-        quote = parse_quote(raw)  # type: ignore[operator]
-        rendered = _jsonable(quote)
+        rendered = _jsonable(tdx.parse_quote(raw))
         fields = rendered if isinstance(rendered, dict) else {"quote": rendered}
     if json_output:
         _output.emit_json({"kind": kind.value, "fields": _jsonable(fields)})
@@ -242,7 +292,7 @@ def _verify_snp(
             endorsement = _snp_cert_from_dir(collateral, report, path)
         kds = KdsClient(getter=CachingGetter(directory=collateral, inner=OfflineGetter(), offline=True))
     elif online:
-        kds = KdsClient(getter=CachingGetter(directory=cache_dir, inner=HttpxGetter()))
+        kds = KdsClient(getter=CachingGetter(directory=cache_dir / "kds", inner=HttpxGetter()))
     trusted = (
         TrustedRoots.from_pem(CUSTOM_ROOTS, [p.read_bytes() for p in roots])
         if roots
@@ -277,32 +327,50 @@ def _verify_snp(
     }
 
 
+def _collateral_file(collateral: Path, evidence: Path) -> Path:
+    if not collateral.is_dir():
+        return collateral
+    for name in (f"{evidence.name.split('.')[0]}.collateral.json", "collateral.json"):
+        if (collateral / name).is_file():
+            return collateral / name
+    raise CollateralUnavailable(f"TDX/SGX: no collateral.json for {evidence.name} in {collateral}")
+
+
 def _verify_dcap(
-    raw: bytes, kind: Kind, *, collateral: Path | None, policy_file: Path | None, at: dt.datetime | None
+    raw: bytes,
+    kind: Kind,
+    *,
+    path: Path,
+    collateral: Path | None,
+    online: bool,
+    cache_dir: Path,
+    policy_file: Path | None,
+    at: dt.datetime | None,
 ) -> dict[str, object]:
-    if collateral is None:
-        raise CollateralUnavailable("TDX/SGX: pass --collateral FILE (collateral JSON) or a directory")
-    path = collateral / "collateral.json" if collateral.is_dir() else collateral
-    if not path.is_file():
-        raise CollateralUnavailable(f"TDX/SGX: no collateral at {path}")
-    load_collateral = _tdx_attr("load_collateral")
-    verify_quote = _tdx_attr("verify_quote")
-    options_cls = _tdx_attr("VerifyOptions")
-    coll = load_collateral(path.read_text())  # type: ignore[operator]
-    options = options_cls(now=at) if at else options_cls()  # type: ignore[operator]
-    verified = verify_quote(raw, coll, options)  # type: ignore[operator]
-    if policy_file is not None:
-        load_policy = _tdx_attr("load_policy")
-        validate_quote = _tdx_attr("validate_quote")
-        validate_quote(verified, load_policy(policy_file.read_text()))  # type: ignore[operator]
-    status = verified.status
+    if collateral is not None:
+        coll = tdx.load_collateral(_collateral_file(collateral, path).read_text())
+    elif online:
+        with PcsClient(cache_dir=cache_dir / "pcs") as pcs:
+            coll = pcs.collateral_for_quote(raw)
+    else:
+        raise CollateralUnavailable(
+            "TDX/SGX: pass --collateral FILE (collateral JSON) or a directory, or --online"
+        )
+    verified = tdx.verify_quote(raw, coll, tdx.VerifyOptions(now=at))
+    if kind is Kind.TDX and not verified.is_tdx:
+        raise ReportFormatError("--kind tdx, but the quote is an SGX quote")
+    if kind is Kind.SGX and verified.is_tdx:
+        raise ReportFormatError("--kind sgx, but the quote is a TDX quote")
+    policy = _tdx_policy_from_json(policy_file.read_text()) if policy_file else tdx.Policy()
+    tdx.validate_quote(verified, policy)
     return {
         "ok": True,
         "kind": kind.value,
-        "status": status.value if isinstance(status, enum.Enum) else str(status),
+        "status": verified.status.value,
         "advisory_ids": list(verified.advisory_ids),
-        "policy": str(policy_file) if policy_file else "none (TCB status reported, not judged)",
-        "verified_at": at.isoformat() if at else "now",
+        "fmspc": verified.fmspc.hex(),
+        "policy": str(policy_file) if policy_file else "default",
+        "verified_at": dt.datetime.fromtimestamp(verified.verified_at, dt.UTC).isoformat(),
     }
 
 
@@ -322,7 +390,8 @@ def verify(
         ),
     ] = None,
     online: Annotated[
-        bool, typer.Option("--online", help="SNP: fetch missing collateral from AMD KDS.")
+        bool,
+        typer.Option("--online", help="Fetch missing collateral (AMD KDS for SNP, Intel PCS for TDX/SGX)."),
     ] = False,
     cache_dir: Annotated[
         Path, typer.Option("--cache-dir", help="Where --online keeps what it fetched.")
@@ -370,7 +439,19 @@ def verify(
         except sev.PolicyFileError as exc:
             raise typer.BadParameter(str(exc), param_hint="--policy") from None
     else:
-        result = _verify_dcap(raw, kind, collateral=collateral, policy_file=policy, at=when)
+        try:
+            result = _verify_dcap(
+                raw,
+                kind,
+                path=file,
+                collateral=collateral,
+                online=online,
+                cache_dir=cache_dir,
+                policy_file=policy,
+                at=when,
+            )
+        except sev.PolicyFileError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--policy") from None
     if json_output:
         _output.emit_json(result)
         return
@@ -381,8 +462,8 @@ def verify(
         )
     else:
         _output.emit_line(
-            f"OK: {kind.value.upper()} quote verified, TCB status {result['status']}"
-            + (f", advisories {', '.join(result['advisory_ids'])}" if result["advisory_ids"] else "")  # type: ignore[arg-type]
+            f"OK: {kind.value.upper()} quote verified, TCB status {result['status']}, "
+            f"advisories {result['advisory_ids'] or 'none'}; policy {result['policy']} passed"
         )
 
 

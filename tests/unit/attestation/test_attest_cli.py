@@ -156,3 +156,115 @@ def test_detect_kind() -> None:
     if quote is not None:
         assert detect_kind(quote.read_bytes()) is Kind.TDX
     assert detect_kind(b"\x03\x00\x02\x00\x00\x00\x00\x00" + bytes(100)) is Kind.SGX
+
+
+TDX = REPO / "tests" / "data" / "tdx"
+SGX = REPO / "tests" / "data" / "sgx"
+
+
+@pytest.mark.skipif(not (TDX / "tdx_v4_uptodate.quote.bin").is_file(), reason="TDX vectors not present")
+@pytest.mark.parametrize(
+    ("args", "code", "part"),
+    [
+        (
+            [
+                "attest",
+                "verify",
+                str(TDX / "tdx_v4_uptodate.quote.bin"),
+                "--collateral",
+                str(TDX),
+                "--at",
+                "1752919234",
+            ],
+            0,
+            "UpToDate",
+        ),
+        (
+            [
+                "attest",
+                "verify",
+                str(TDX / "tdx_v4_uptodate.quote.bin"),
+                "--collateral",
+                str(TDX),
+                "--at",
+                "1752919234",
+                "--kind",
+                "sgx",
+            ],
+            3,
+            "TDX quote",
+        ),
+        (
+            ["attest", "verify", str(TDX / "tdx_v4_uptodate.quote.bin"), "--collateral", str(TDX)],
+            3,
+            "expired",
+        ),
+        (
+            [
+                "attest",
+                "verify",
+                str(TDX / "tdx_v5_no_tcb_level.quote.bin"),
+                "--collateral",
+                str(TDX),
+                "--at",
+                "1774003274",
+            ],
+            3,
+            "No matching TCB level",
+        ),
+        (
+            [
+                "attest",
+                "verify",
+                str(SGX / "sgx_v3_cswhn.quote.bin"),
+                "--collateral",
+                str(SGX),
+                "--at",
+                "1752919277",
+            ],
+            5,
+            "ConfigurationAndSWHardeningNeeded",
+        ),
+        (["attest", "verify", str(TDX / "tdx_v4_tappd_a.quote.hex")], 4, "pass --collateral"),
+    ],
+)
+def test_verify_dcap(runner: CliRunner, args: list[str], code: int, part: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    assert part in (result.stdout if code == 0 else result.stderr)
+
+
+@pytest.mark.skipif(not (SGX / "sgx_v3_cswhn.quote.bin").is_file(), reason="SGX vectors not present")
+def test_verify_dcap_policy_file(runner: CliRunner, tmp_path: Path) -> None:
+    policy = tmp_path / "sgx.json"
+    policy.write_text(
+        json.dumps({"kind": "sgx", "allowed_statuses": ["UpToDate", "ConfigurationAndSWHardeningNeeded"]})
+    )
+    base = [
+        "attest",
+        "verify",
+        str(SGX / "sgx_v3_cswhn.quote.bin"),
+        "--collateral",
+        str(SGX),
+        "--at",
+        "1752919277",
+    ]
+    result = runner.invoke(app, [*base, "--policy", str(policy), "--json"])
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "ConfigurationAndSWHardeningNeeded"
+    assert doc["advisory_ids"] == ["INTEL-SA-00289", "INTEL-SA-00615"]
+    policy.write_text(json.dumps({"allowed_statuse": []}))
+    bad = runner.invoke(app, [*base, "--policy", str(policy)])
+    assert bad.exit_code == 2 and "unknown policy key 'allowed_statuse'" in bad.stderr
+    policy.write_text(json.dumps({"allowed_statuses": ["Great"]}))
+    assert runner.invoke(app, [*base, "--policy", str(policy)]).exit_code == 2
+
+
+@pytest.mark.skipif(not (TDX / "tdx_v4_tappd_a.quote.hex").is_file(), reason="TDX vectors not present")
+def test_show_tdx(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["attest", "show", str(TDX / "tdx_v4_tappd_a.quote.hex"), "--json"])
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["kind"] == "tdx"
+    assert doc["fields"]["header"]["version"] == 4
