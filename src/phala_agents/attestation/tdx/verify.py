@@ -30,7 +30,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib import resources
 from typing import TypeVar
 
 from cryptography import x509
@@ -40,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from phala_agents.attestation import trust
 from phala_agents.attestation.tdx.abi import (
     BODY_SGX_ENCLAVE,
     CERT_TYPE_PCK_CHAIN,
@@ -80,7 +80,6 @@ ATTESTATION_KEY_TYPE_ECDSA_P256 = 2
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 _DER = Encoding.DER
 _ECDSA_WITH_SHA256_OID = x509.ObjectIdentifier("1.2.840.10045.4.3.2")
-_ROOT_FILE = "intel_sgx_root_ca.der"
 _root_der_cache: list[bytes] = []
 # Intel certificates directly under the Intel SGX Root CA, by SHA-256 of their DER, whose signature
 # by the root was checked when they were pinned (tests/unit/attestation/tdx re-checks each one).
@@ -98,23 +97,15 @@ PREVERIFIED_INTEL_CERTS = frozenset(
 
 
 def intel_sgx_root_ca_der() -> bytes:
-    """The embedded Intel SGX Root CA (DER), checked against its pinned SHA-256."""
-    if _root_der_cache:
-        return _root_der_cache[0]
-    der = b""
-    # Prefer the shared roots folder of the attestation package; fall back to this package's copy.
-    for pkg, name in (("phala_agents.attestation", "roots"), ("phala_agents.attestation.tdx", "_roots")):
-        try:
-            candidate = resources.files(pkg).joinpath(name, _ROOT_FILE)
-            if candidate.is_file():
-                der = candidate.read_bytes()
-                break
-        except (ModuleNotFoundError, FileNotFoundError):
-            continue
-    if hashlib.sha256(der).digest() != INTEL_SGX_ROOT_CA_SHA256:
-        raise RuntimeError("embedded Intel SGX Root CA does not match its pinned SHA-256")
-    _root_der_cache.append(der)
-    return der
+    """The embedded Intel SGX Root CA (DER) from ``attestation/roots``, checked against its pinned SHA-256."""
+    if not _root_der_cache:
+        der = trust.intel_sgx_root_ca_der()
+        if (
+            hashlib.sha256(der).digest() != INTEL_SGX_ROOT_CA_SHA256
+        ):  # pinned here too: this module's trust anchor
+            raise VerificationError("embedded Intel SGX Root CA does not match its pinned SHA-256")
+        _root_der_cache.append(der)
+    return _root_der_cache[0]
 
 
 K = TypeVar("K")
