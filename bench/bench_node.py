@@ -108,11 +108,7 @@ class FastSigner:
         substrate.init_runtime()
         self.substrate = substrate
         self.call_name = call_name
-        idents = (
-            [e["identifier"] for e in substrate.metadata.get_signed_extensions().values()]
-            if hasattr(substrate.metadata.get_signed_extensions(), "values")
-            else list(substrate.metadata.get_signed_extensions())
-        )
+        idents = list(substrate.metadata.get_signed_extensions())  # a dict keyed by identifier
         self.metadata_hash_ext = "CheckMetadataHash" in idents
         genesis = bytes.fromhex(substrate.get_block_hash(0)[2:])
         version = substrate.runtime_version
