@@ -22,6 +22,7 @@ from substrateinterface import Keypair
 
 from phala_agents.client import ChainClient, Descriptors
 from phala_agents.errors import (
+    ClientError,
     ExtrinsicFailed,
     IncompatibleMetadata,
     RpcError,
@@ -349,3 +350,17 @@ def test_cli_chain_commands(backend: tuple[str, str]) -> None:
         app, ["chain", "events", "--block", json.loads(sent.stdout)["block_hash"], "--json", "--url", url]
     )
     assert any(e["name"] == "Transfer" for e in json.loads(events.stdout)["events"])
+
+
+def test_http_url_reads_but_refuses_to_submit(backend: tuple[str, str]) -> None:
+    url = backend[1].replace("ws://", "http://")
+    with ChainClient.connect(url, timeout=30) as api:
+        alice = api.keypair("//Alice")
+        assert api.balance(alice).free > 0
+        address = alice.ss58_address
+        before = api.rpc("system_accountNextIndex", [address])
+        with pytest.raises(ClientError, match="wanted ws:// or wss://"):
+            api.transfer(alice, _fresh_account(), 10**12)
+        # Nothing was sent, so the reserved nonce was given back.
+        signed = api.tx.Balances.transfer_keep_alive(dest=_fresh_account(), value=1).sign(alice)
+        assert signed.nonce == before

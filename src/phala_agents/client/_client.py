@@ -116,7 +116,7 @@ class ChainClient:
         self.tx = TxNamespace(self)
         self.constants = ConstantsNamespace(self)
         # Fail now, not on first use, when the node is not the chain we were built for.
-        self._check_metadata()
+        self._check_metadata(refresh=True)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -237,11 +237,17 @@ class ChainClient:
     def metadata_hash(self) -> str:
         return self._check_metadata().metadata_hash
 
-    def _check_metadata(self) -> Descriptors:
-        """Load the head's runtime (cached per spec version) and compare hashes before any use."""
+    def _check_metadata(self, *, refresh: bool = False) -> Descriptors:
+        """Compare the node's metadata hash with the expected one (cached per runtime).
+
+        ``refresh`` re-reads the head's runtime first (3 RPCs): done at connect and right before
+        anything is sent. Reads skip it: substrate-interface loads the runtime of the block it
+        reads at anyway, and the next check sees the new metadata.
+        """
         with self._lock:
-            with translated("init_runtime"):
-                self._substrate.init_runtime()
+            if refresh or self._substrate.metadata is None:
+                with translated("init_runtime"):
+                    self._substrate.init_runtime()
             metadata = self._substrate.metadata
             if self._descriptors is None or self._metadata_key != id(metadata):
                 raw = bytes(metadata.data.data)
@@ -539,7 +545,7 @@ class ChainClient:
         try:
             if self._url and not self._url.startswith(("ws://", "wss://")):
                 raise ClientError(f"url: found {self._url!r}, wanted ws:// or wss:// to watch extrinsics")
-            self._check_metadata()
+            self._check_metadata(refresh=True)
         except BaseException:
             # Nothing was sent: the nonce is free again.
             self.nonces.release(extrinsic.signer, extrinsic.nonce)
@@ -572,7 +578,11 @@ class ChainClient:
 
         Pool rejections at submission still raise ``RpcError`` (e.g. 1010); later ones are not seen.
         """
-        self._check_metadata()
+        try:
+            self._check_metadata(refresh=True)
+        except BaseException:
+            self.nonces.release(extrinsic.signer, extrinsic.nonce)
+            raise
         try:
             result = self.rpc("author_submitExtrinsic", [extrinsic.hex])
         except RpcError:
