@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from phala_agents.attestation import sev, tdx
+from phala_agents.attestation._x509 import load_certificate
 from phala_agents.attestation.kds import KdsClient
 from phala_agents.attestation.simulated import SimulatedSnp
 from phala_agents.attestation.tdx.pcs import PcsClient
@@ -327,6 +329,13 @@ def _verify_snp(
     }
 
 
+def _der_certificate(data: bytes) -> bytes:
+    """A root for ``tdx.VerifyOptions.trusted_roots``: DER as is, PEM converted."""
+    if data.lstrip().startswith(b"-----BEGIN"):
+        return load_certificate(data, what="--roots").public_bytes(Encoding.DER)
+    return data
+
+
 def _collateral_file(collateral: Path, evidence: Path) -> Path:
     if not collateral.is_dir():
         return collateral
@@ -341,6 +350,7 @@ def _verify_dcap(
     kind: Kind,
     *,
     path: Path,
+    roots: list[Path],
     collateral: Path | None,
     online: bool,
     cache_dir: Path,
@@ -356,7 +366,8 @@ def _verify_dcap(
         raise CollateralUnavailable(
             "TDX/SGX: pass --collateral FILE (collateral JSON) or a directory, or --online"
         )
-    verified = tdx.verify_quote(raw, coll, tdx.VerifyOptions(now=at))
+    trusted = tuple(_der_certificate(p.read_bytes()) for p in roots)
+    verified = tdx.verify_quote(raw, coll, tdx.VerifyOptions(now=at, trusted_roots=trusted))
     if kind is Kind.TDX and not verified.is_tdx:
         raise ReportFormatError("--kind tdx, but the quote is an SGX quote")
     if kind is Kind.SGX and verified.is_tdx:
@@ -444,6 +455,7 @@ def verify(
                 raw,
                 kind,
                 path=file,
+                roots=roots or [],
                 collateral=collateral,
                 online=online,
                 cache_dir=cache_dir,
@@ -470,18 +482,25 @@ def verify(
 # --- simulate ---------------------------------------------------------------------------------
 
 _SIMULATE_HELP = (
-    "Write a simulated SEV-SNP report for development (dev roots, never AMD's).\n\n"
-    "The report has the real format and is signed by a freshly generated ARK -> ASK -> VCEK "
-    "hierarchy; OUT_DIR gets report.bin, vcek.der and dev-roots.pem. Verify it with: attest verify "
+    "Write simulated evidence for development (dev roots, never the vendors').\n\n"
+    "SNP (default): a real-format report signed by a freshly generated ARK -> ASK -> VCEK hierarchy; "
+    "OUT_DIR gets report.bin, vcek.der and dev-roots.pem. Verify with: attest verify "
     "OUT_DIR/report.bin --cert OUT_DIR/vcek.der --roots OUT_DIR/dev-roots.pem --policy "
-    "attestation/policies/dev-simulated.json. AMD's roots and the production policy reject it."
+    "attestation/policies/dev-simulated.json.\n\n"
+    "--kind tdx|sgx: a quote and its collateral from a generated DCAP hierarchy; OUT_DIR gets "
+    "quote.bin, collateral.json and dev-root.der. Verify with: attest verify OUT_DIR/quote.bin "
+    "--collateral OUT_DIR --roots OUT_DIR/dev-root.der.\n\n"
+    "Without --roots the vendors' pinned roots reject all of it."
 )
 
 
 @handle_errors
 def simulate(
-    out_dir: Annotated[Path, typer.Argument(help="Directory to write report.bin, vcek.der, dev-roots.pem.")],
+    out_dir: Annotated[Path, typer.Argument(help="Directory to write the evidence and its dev roots into.")],
     *,
+    kind: Annotated[
+        Kind, typer.Option("--kind", help="snp (default), or tdx/sgx (simulated DCAP).")
+    ] = Kind.SNP,
     report_data: Annotated[str, typer.Option("--report-data", help="Up to 64 bytes, hex, zero-padded.")] = "",
     product: Annotated[sev.ProductLine, typer.Option("--product", help="Product line to simulate.")] = (
         sev.ProductLine.MILAN
@@ -496,12 +515,45 @@ def simulate(
         raise typer.BadParameter(f"found {report_data!r}, wanted hex", param_hint="--report-data") from None
     if len(data) > 64:
         raise typer.BadParameter(f"found {len(data)} bytes, wanted at most 64", param_hint="--report-data")
-    sim = SimulatedSnp.generate(product=product)
-    policy = sev.abi.POLICY_RESERVED_MUST_BE_ONE | sev.abi.POLICY_SMT | (sev.abi.POLICY_DEBUG if debug else 0)
-    report = sim.report(report_data=data.ljust(64, b"\x00"), vmpl=vmpl, policy=policy)
-    paths = sim.save(out_dir, report)
+    if kind is not Kind.SNP:
+        paths = _simulate_dcap(out_dir, kind, data, debug=debug)
+    else:
+        paths = _simulate_snp(out_dir, data, product=product, vmpl=vmpl, debug=debug)
     if json_output:
         _output.emit_json({k: str(v) for k, v in paths.items()})
     else:
         for name, path in paths.items():
             _output.emit_line(f"{name}: {path}")
+
+
+def _simulate_snp(
+    out_dir: Path, data: bytes, *, product: sev.ProductLine, vmpl: int, debug: bool
+) -> dict[str, Path]:
+    sim = SimulatedSnp.generate(product=product)
+    policy = sev.abi.POLICY_RESERVED_MUST_BE_ONE | sev.abi.POLICY_SMT | (sev.abi.POLICY_DEBUG if debug else 0)
+    report = sim.report(report_data=data.ljust(64, b"\x00"), vmpl=vmpl, policy=policy)
+    return sim.save(out_dir, report)
+
+
+def _simulate_dcap(out_dir: Path, kind: Kind, data: bytes, *, debug: bool) -> dict[str, Path]:
+    from phala_agents.attestation.tdx.simulated import SimulatedTdx
+
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    sim = SimulatedTdx.generate(not_before=now - 86400)
+    sgx = kind is Kind.SGX
+    if sgx:
+        attributes = bytes([0x07 if debug else 0x05]) + bytes(15)  # bit 1: DEBUG
+        quote = sim.quote(report_data=data, sgx=True, sgx_attributes=attributes)
+    else:
+        attributes = bytes([0x01 if debug else 0x00, 0, 0, 0x10]) + bytes(4)  # TUD.DEBUG, SEPT_VE_DISABLE
+        quote = sim.quote(report_data=data, td_attributes=attributes)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "quote": out_dir / "quote.bin",
+        "collateral": out_dir / "collateral.json",
+        "roots": out_dir / "dev-root.der",
+    }
+    paths["quote"].write_bytes(quote)
+    paths["collateral"].write_text(tdx.collateral_to_json(sim.collateral(issue=now - 3600, tdx=not sgx)))
+    paths["roots"].write_bytes(sim.root_der)
+    return paths

@@ -268,3 +268,33 @@ def test_show_tdx(runner: CliRunner) -> None:
     doc = json.loads(result.stdout)
     assert doc["kind"] == "tdx"
     assert doc["fields"]["header"]["version"] == 4
+
+
+@pytest.mark.parametrize("kind", ["tdx", "sgx"])
+def test_simulate_dcap_then_verify(runner: CliRunner, tmp_path: Path, kind: str) -> None:
+    out = tmp_path / kind
+    made = runner.invoke(
+        app, ["attest", "simulate", str(out), "--kind", kind, "--report-data", "ab", "--json"]
+    )
+    assert made.exit_code == 0, made.stderr
+    paths = json.loads(made.stdout)
+    base = ["attest", "verify", paths["quote"], "--collateral", str(out)]
+    ok = runner.invoke(app, [*base, "--roots", paths["roots"], "--json"])
+    assert ok.exit_code == 0, ok.stderr
+    assert json.loads(ok.stdout)["kind"] == kind
+    assert runner.invoke(app, base).exit_code == 3  # Intel's pinned root rejects the dev hierarchy
+    debug = runner.invoke(app, ["attest", "simulate", str(tmp_path / "d"), "--kind", kind, "--debug"])
+    assert debug.exit_code == 0
+    rejected = runner.invoke(
+        app,
+        [
+            "attest",
+            "verify",
+            str(tmp_path / "d/quote.bin"),
+            "--collateral",
+            str(tmp_path / "d"),
+            "--roots",
+            str(tmp_path / "d/dev-root.der"),
+        ],
+    )
+    assert rejected.exit_code == 5 and "DEBUG" in rejected.stderr
