@@ -1,3 +1,25 @@
-"""phala_agents.chain.pallets."""
+"""The standard pallets of the dev runtime (System, Timestamp, Balances, TransactionPayment, Sudo)."""
 
-__all__: list[str] = []
+from phala_agents.chain.pallets.balances import Balances, BalancesConfig, BalancesWeights
+from phala_agents.chain.pallets.sudo import Sudo
+from phala_agents.chain.pallets.system import System, SystemConfig
+from phala_agents.chain.pallets.timestamp import Timestamp, TimestampConfig
+from phala_agents.chain.pallets.transaction_payment import (
+    FeeParts,
+    TransactionPayment,
+    TransactionPaymentConfig,
+)
+
+__all__ = [
+    "Balances",
+    "BalancesConfig",
+    "BalancesWeights",
+    "FeeParts",
+    "Sudo",
+    "System",
+    "SystemConfig",
+    "Timestamp",
+    "TimestampConfig",
+    "TransactionPayment",
+    "TransactionPaymentConfig",
+]

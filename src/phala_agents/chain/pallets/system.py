@@ -153,7 +153,6 @@ class _EventsPlaceholder(AnyCodec):
 
 
 EVENTS_PLACEHOLDER = _EventsPlaceholder()
-_ACCOUNT = cast("AnyCodec", AccountId)
 
 
 class System(Pallet, name="System", crate="frame_system"):
@@ -442,4 +441,4 @@ class System(Pallet, name="System", crate="frame_system"):
         del config
 
 
-__all__ = ["EVENTS_PLACEHOLDER", "HASH69", "_ACCOUNT", "System", "SystemConfig"]
+__all__ = ["EVENTS_PLACEHOLDER", "HASH69", "System", "SystemConfig"]
