@@ -321,7 +321,7 @@ def _verify_signed_der(der: bytes, key: ec.EllipticCurvePublicKey, what: str) ->
     _alg_s, alg_e = _der_span(der, te)
     if der[te:alg_e] != _ECDSA_SHA256_ALG:
         raise VerificationError(f"{what} signature algorithm is not ecdsa-with-SHA256")
-    if der[alg_e] != 0x03:
+    if alg_e >= e or der[alg_e] != 0x03:
         raise VerificationError(f"{what} signature is not a BIT STRING")
     bs, be = _der_span(der, alg_e)
     if be != e or der[bs] != 0:
