@@ -108,6 +108,8 @@ class FastSigner:
         substrate.init_runtime()
         self.substrate = substrate
         self.call_name = call_name
+        self._template: bytes | None = None
+        self._template_value = -1
         idents = list(substrate.metadata.get_signed_extensions())  # a dict keyed by identifier
         self.metadata_hash_ext = "CheckMetadataHash" in idents
         genesis = bytes.fromhex(substrate.get_block_hash(0)[2:])
@@ -118,10 +120,15 @@ class FastSigner:
         ) + (b"\x00" if self.metadata_hash_ext else b"")
 
     def call(self, dest: bytes, value: int) -> bytes:
-        call = self.substrate.compose_call(
-            "Balances", self.call_name, {"dest": "0x" + dest.hex(), "value": value}
-        )
-        return bytes(call.data.data)
+        """pallet, call index, MultiAddress::Id(dest), compact value: composed once, then spliced."""
+        if getattr(self, "_template", None) is None or self._template_value != value:
+            composed = self.substrate.compose_call(
+                "Balances", self.call_name, {"dest": "0x" + bytes(32).hex(), "value": value}
+            )
+            self._template = bytes(composed.data.data)
+            self._template_value = value
+            assert self._template[2:35] == b"\x00" + bytes(32)
+        return self._template[:3] + dest + self._template[35:]
 
     def extra(self, nonce: int) -> bytes:
         return (
@@ -302,9 +309,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         lat = latency(url, "transfer_keep_alive", args.latency_samples, bob)
         res["lat_p50_ms"] = _pct(lat, 0.5) * 1000
         res["lat_p99_ms"] = _pct(lat, 0.99) * 1000
-        tp = throughput(url, args.transfers)
-        res.update({f"tp_{k}": v for k, v in tp.items()})
-        res["qmap_s"], res["qmap_n"] = query_map_time(url)
+    runs = []
+    for i in range(args.tp_runs):
+        with dev_node() as (url, _):
+            runs.append(throughput(url, args.transfers))
+            if i == args.tp_runs - 1:
+                res["qmap_s"], res["qmap_n"] = query_map_time(url)
+    best = sorted(runs, key=lambda r: r["rate"])[len(runs) // 2]  # the median run
+    res.update({f"tp_{k}": v for k, v in best.items()})
+    res["tp_rates"] = [round(r["rate"]) for r in runs]
     if not args.no_peer:
         try:
             peer_starts = []
@@ -330,7 +343,7 @@ def markdown(res: dict[str, Any]) -> str:
         (
             "Sustained signed transfers/s (10,000 pre-signed, 5 senders, one WS connection)",
             f"{res['tp_rate']:,.0f}/s ({res['tp_included']:,} included in {res['tp_blocks']} blocks, "
-            f"{res['tp_errors']} rejected)",
+            f"{res['tp_errors']} rejected; runs: {', '.join(f'{r:,}' for r in res['tp_rates'])}/s)",
             "-",
             "target >= 1,000/s",
         ),
@@ -394,6 +407,7 @@ def main() -> None:
     parser.add_argument("--transfers", type=int, default=10_000)
     parser.add_argument("--latency-samples", type=int, default=200)
     parser.add_argument("--starts", type=int, default=5)
+    parser.add_argument("--tp-runs", type=int, default=3, help="throughput runs (fresh node each); median")
     parser.add_argument("--peer-starts", type=int, default=3)
     parser.add_argument("--peer-latency-samples", type=int, default=30)
     parser.add_argument("--no-peer", action="store_true", help="skip chopsticks")
