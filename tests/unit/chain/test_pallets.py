@@ -287,3 +287,112 @@ def test_balances_invariant_after_random_transfers() -> None:
             assert data["free"] == 0 or data["free"] >= ED or data["reserved"] > 0  # type: ignore[index]
             total += data["free"] + data["reserved"]  # type: ignore[index]
         assert total == bal.total_issuance.get()
+
+
+def test_a_pallet_bug_fails_the_call_as_other_and_rolls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    from structlog.testing import capture_logs
+
+    with new_test_ext() as ext:
+        ext.set_block_number(1)
+        system = ext.rt.pallet(System)
+
+        def broken(origin: Origin, remark: bytes) -> None:
+            system.number.put(99)
+            raise ZeroDivisionError
+
+        ext.rt._handlers[(0, 0)] = broken
+        before = ext.root()
+        with capture_logs() as logs:
+            outcome = ext.rt.dispatch(
+                Call(pallet="System", name="remark", args={"remark": b"x"}), signed(ALICE)
+            )
+        assert not outcome.ok and ext.rt.dispatch_error_value(outcome.error) == ("Other", None)  # type: ignore[arg-type]
+        assert ext.root() == before
+        assert logs[0]["event"] == "dispatch_panicked" and logs[0]["error_type"] == "ZeroDivisionError"
+
+
+def test_metadata_matches_the_pallet_declarations() -> None:
+    from scalecodec.base import RuntimeConfigurationObject, ScaleBytes
+    from scalecodec.type_registry import load_type_registry_preset
+
+    rt = DevRuntime()
+    rc = RuntimeConfigurationObject()
+    rc.update_type_registry(load_type_registry_preset("core"))
+    m = rc.create_scale_object("MetadataVersioned", data=ScaleBytes(rt.metadata()))
+    m.decode()
+    types = {t["id"]: t["type"] for t in m.value[1]["V14"]["types"]["types"]}
+    for meta in m.value[1]["V14"]["pallets"]:
+        pallet = rt.pallets[meta["index"]]
+        assert meta["name"] == pallet.NAME
+        storage = meta["storage"]["entries"] if meta["storage"] else []
+        assert [e["name"] for e in storage] == [s.name for s in pallet.STORAGE]
+        for entry, item in zip(storage, pallet.STORAGE, strict=True):
+            assert entry["modifier"] == item.query.modifier
+            assert entry["documentation"] == list(item.docs)
+            if "Map" in entry["type"]:
+                hashers = entry["type"]["Map"]["hashers"]
+                wanted = [getattr(item, "hasher", None) or item.hasher1, getattr(item, "hasher2", None)]  # type: ignore[attr-defined]
+                assert hashers == [h.name for h in wanted if h is not None]
+        if pallet.CALLS:
+            variants = types[meta["calls"]["ty"]]["def"]["variant"]["variants"]
+            assert [(v["name"], v["index"], [f["name"] for f in v["fields"]]) for v in variants] == [
+                (c.name, c.index, [a.name for a in c.args]) for c in pallet.CALLS
+            ]
+        else:
+            assert meta["calls"] is None
+        if pallet.EVENTS:
+            variants = types[meta["event"]["ty"]]["def"]["variant"]["variants"]
+            assert [(v["name"], v["index"]) for v in variants] == [
+                (e.name, i) for i, e in enumerate(pallet.EVENTS)
+            ]
+        if pallet.ERRORS:
+            variants = types[meta["error"]["ty"]]["def"]["variant"]["variants"]
+            assert [(v["name"], v["index"], v["docs"]) for v in variants] == [
+                (e.name, i, list(e.docs)) for i, e in enumerate(pallet.ERRORS)
+            ]
+        assert [c["name"] for c in meta["constants"]] == [c.name for c in pallet.CONSTANTS]
+
+
+def test_issuance_invariant_holds_through_blocks_with_fees() -> None:
+    from substrateinterface import Keypair
+
+    from conftest import MiniChain
+
+    chain = MiniChain()
+    rt = chain.runtime
+    pairs = [Keypair.create_from_uri(f"//{n}") for n in ("Alice", "Bob", "Charlie", "Dave")]
+    nonces = dict.fromkeys(range(4), 0)
+    rng = random.Random(7)
+    for _ in range(4):
+        xts = []
+        for _ in range(10):
+            i, j = rng.randrange(4), rng.randrange(4)
+            value = rng.choice([0, ED - 1, 10 * ED, 2**62])
+            name = rng.choice(["transfer_allow_death", "transfer_keep_alive"])
+            call = Call(
+                pallet="Balances", name=name, args={"dest": ("Id", pairs[j].public_key), "value": value}
+            )
+            cb = rt.call_codec.encode(call)
+            payload = rt.signing_payload(
+                cb, rt.extra_bytes(nonce=nonces[i], tip=3), chain.genesis_hash, chain.genesis_hash
+            )
+            xts.append(
+                rt.encode_signed(
+                    call,
+                    signer=pairs[i].public_key,
+                    signature=("Sr25519", pairs[i].sign(payload)),
+                    nonce=nonces[i],
+                    tip=3,
+                )
+            )
+            nonces[i] += 1
+        chain.produce(xts)
+    ext = MockExt.__new__(MockExt)
+    ext.rt, ext.base, ext.overlay = rt, chain.head.state, StorageOverlay(DictState(chain.head.state))
+    rt.ext.overlay = ext.overlay
+    total = sum(
+        info["data"]["free"] + info["data"]["reserved"] for _, info in rt.pallet(System).account.iter()
+    )  # type: ignore[index]
+    assert total == rt.pallet(Balances).total_issuance.get()
+    failed = [o for b in chain.blocks for o in b.outcomes if getattr(o, "ok", True) is False]
+    assert failed, "the random mix should include failing transfers (fees still paid)"

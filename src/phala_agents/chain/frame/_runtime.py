@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
+import structlog
+
 from phala_agents.chain.frame._pallet import (
     CallDef,
     DispatchInfo,
@@ -48,6 +50,14 @@ from phala_agents.scale._metadata import (
 )
 
 P = TypeVar("P", bound=Pallet)
+_log = structlog.get_logger()
+
+
+class DispatchPanic(DispatchError):
+    """A call raised something other than ``DispatchError`` (a pallet bug); reported as
+    ``DispatchError::Other``."""
+
+    dispatch_error = ("Other", None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -290,10 +300,15 @@ class FrameRuntime:
             overlay.rollback_transaction()
             del events[mark:]
             return DispatchOutcome(ok=False, error=exc)
-        except BaseException:
+        except Exception as exc:  # a pallet bug must not wedge the block
+            # A wasm runtime would trap; here the call fails like DispatchError::Other so the chain
+            # keeps going, and the bug is logged loudly (type only: arguments may be private).
             overlay.rollback_transaction()
             del events[mark:]
-            raise
+            _log.error("dispatch_panicked", pallet=call.pallet, call=call.name, error_type=type(exc).__name__)
+            return DispatchOutcome(
+                ok=False, error=DispatchPanic(f"{call.pallet}.{call.name} raised {type(exc).__name__}")
+            )
         overlay.commit_transaction()
         return DispatchOutcome(ok=True, post=result if isinstance(result, PostInfo) else None)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from phala_agents.chain.frame import (
+    EventDef,
     Origin,
     Pallet,
     StorageValue,
@@ -56,6 +57,12 @@ class BalancesWeights:
     force_unreserve = Weight(60_000_000, 3_593)
     force_set_balance = Weight(60_000_000, 3_593)
     burn = Weight(100_000_000, 3_593)
+
+
+def _who_amount(name: str, docs: str) -> EventDef:
+    return event(
+        name, field("who", AccountId, ACCOUNT_TYPE), field("amount", Balance, BALANCE_TYPE), docs=docs
+    )
 
 
 BalanceStatus = unit_enum("frame_support::traits::tokens::misc::BalanceStatus", ["Free", "Reserved"])
@@ -154,15 +161,28 @@ class Balances(Pallet, name="Balances"):
             field("amount", Balance, BALANCE_TYPE),
             docs="Some amount was burned from an account.",
         ),
+        _who_amount("Suspended", "Some amount was suspended from an account (it can be restored later)."),
+        _who_amount("Restored", "Some amount was restored into an account."),
+        event("Upgraded", field("who", AccountId, ACCOUNT_TYPE), docs="An account was upgraded."),
         event(
             "Issued",
             field("amount", Balance, BALANCE_TYPE),
-            docs="The `TotalIssuance` was forcefully changed.",
+            docs="Total issuance was increased by `amount`, creating a credit to be balanced.",
         ),
         event(
             "Rescinded",
             field("amount", Balance, BALANCE_TYPE),
             docs="Total issuance was decreased by `amount`, creating a debt to be balanced.",
+        ),
+        _who_amount("Locked", "Some balance was locked."),
+        _who_amount("Unlocked", "Some balance was unlocked."),
+        _who_amount("Frozen", "Some balance was frozen."),
+        _who_amount("Thawed", "Some balance was thawed."),
+        event(
+            "TotalIssuanceForced",
+            field("old", Balance, BALANCE_TYPE),
+            field("new", Balance, BALANCE_TYPE),
+            docs="The `TotalIssuance` was forcefully changed.",
         ),
     )
     ERRORS = (
