@@ -176,6 +176,7 @@ class SimulatedTdx:
         fmspc: bytes = bytes.fromhex("00aa00000000"),
         cpu_svn: bytes = bytes([3] * 16),
         pce_svn: int = 11,
+        pck_ca_is_ca: bool = True,
     ) -> SimulatedTdx:
         end = not_before + validity_days * 86400
         root_key = ec.generate_private_key(ec.SECP256R1())
@@ -200,7 +201,7 @@ class SimulatedTdx:
             serial=2,
             not_before=not_before,
             not_after=end,
-            ca=True,
+            ca=pck_ca_is_ca,
         )
         pck_key = ec.generate_private_key(ec.SECP256R1())
         ext = _sgx_extension(ppid=bytes(16), cpu_svn=cpu_svn, pce_svn=pce_svn, fmspc=fmspc)

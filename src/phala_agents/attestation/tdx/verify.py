@@ -12,8 +12,8 @@ Steps (notes section 3; dcap-qvl ``verify.rs``):
    the PCK CA not revoked by the Root CA CRL, the leaf not revoked by the PCK CRL (which the PCK CA signs);
 5. the QE report signature by the PCK leaf; SHA-256(attestation key || QE auth data) in the first 32 bytes
    of the QE REPORT_DATA and zeros after (Intel; dcap-qvl compares only 32 bytes);
-6. QE identity match: MRSIGNER, ISVPRODID, masked MISCSELECT and ATTRIBUTES, QE not in debug mode;
-7. the quote signature by the attestation key over header || body (v5: including its body descriptor);
+6. the quote signature by the attestation key over header || body (v5: including its body descriptor);
+7. QE identity match: MRSIGNER, ISVPRODID, masked MISCSELECT and ATTRIBUTES, QE not in debug mode;
 8. the TCB level (``tcb.py``), QE and TDX module statuses merged in; Revoked is rejected.
 
 Steps 2 and 4 (everything that depends only on the collateral and on the PCK chain bytes) are cached by
@@ -100,15 +100,13 @@ def intel_sgx_root_ca_der() -> bytes:
     """The embedded Intel SGX Root CA (DER) from ``attestation/roots``, checked against its pinned SHA-256."""
     if not _root_der_cache:
         der = trust.intel_sgx_root_ca_der()
-        if (
-            hashlib.sha256(der).digest() != INTEL_SGX_ROOT_CA_SHA256
-        ):  # pinned here too: this module's trust anchor
+        # Pinned here too: it is this module's trust anchor, whoever ships the file.
+        if hashlib.sha256(der).digest() != INTEL_SGX_ROOT_CA_SHA256:
             raise VerificationError("embedded Intel SGX Root CA does not match its pinned SHA-256")
         _root_der_cache.append(der)
     return _root_der_cache[0]
 
 
-K = TypeVar("K")
 V = TypeVar("V")
 
 
@@ -242,9 +240,10 @@ def _pem_chain(pem: bytes, what: str) -> list[x509.Certificate]:
 
 def _issued_by(
     cert: x509.Certificate, issuer: x509.Certificate, what: str, preverified: frozenset[bytes] = frozenset()
-) -> None:
+) -> bool:
+    """Check ``cert``'s signature by ``issuer``; True when it was skipped for a pinned Intel certificate."""
     if preverified and hashlib.sha256(cert.public_bytes(_DER)).digest() in preverified:
-        return
+        return True
     if cert.signature_algorithm_oid != _ECDSA_WITH_SHA256_OID:
         raise VerificationError(f"{what} signature algorithm is not ecdsa-with-SHA256")
     # Signature only: the issuer is bound by its key (verify_directly_issued_by also compares names,
@@ -255,6 +254,17 @@ def _issued_by(
         raise VerificationError(
             f"{what} is not signed by its issuer (Failed to verify certificate chain)"
         ) from exc
+    return False
+
+
+def _require_ca(cert: x509.Certificate, what: str) -> None:
+    """An issuing certificate must be a CA (webpki checks this too); pinned Intel CAs skip the parse."""
+    try:
+        ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except (x509.ExtensionNotFound, ValueError) as exc:
+        raise VerificationError(f"{what} has no usable BasicConstraints. Expect CA:TRUE") from exc
+    if not ca:
+        raise VerificationError(f"{what} is not a CA (BasicConstraints CA:FALSE). Expect CA:TRUE")
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,7 +494,10 @@ def _build_pck_state(pem: bytes, state: _CollateralState | None, roots: _Roots) 
         raise VerificationError("PCK certificate chain does not end in a trusted root")
     root_der = chain_root.public_bytes(_DER)
     root = next(r for r in roots.certs if r.public_bytes(_DER) == root_der)
-    _issued_by(ca, root, "PCK CA certificate", roots.preverified if root is roots.certs[0] else frozenset())
+    if not _issued_by(
+        ca, root, "PCK CA certificate", roots.preverified if root is roots.certs[0] else frozenset()
+    ):
+        _require_ca(ca, "PCK CA certificate")
     _issued_by(leaf, ca, "PCK certificate")
     if state is not None:
         if state.root is not root:

@@ -227,6 +227,12 @@ def test_statuses_merge(sim: SimulatedTdx) -> None:
     assert v.status == TcbStatus.OUT_OF_DATE
 
 
+def test_pck_ca_must_be_a_ca() -> None:
+    bad = SimulatedTdx.generate(not_before=SIM_NOW - 86400, pck_ca_is_ca=False)
+    with pytest.raises(VerificationError, match="PCK CA certificate is not a CA"):
+        verify_quote(bad.quote(), bad.collateral(issue=SIM_ISSUE), _opts(bad))
+
+
 def test_v5_and_sgx_simulated(sim: SimulatedTdx) -> None:
     v = verify_quote(
         sim.quote(version=5, report_data=b"\x07" * 64), sim.collateral(issue=SIM_ISSUE), _opts(sim)
