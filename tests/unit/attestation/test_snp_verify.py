@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from snp_vectors import SIM_NOW, SNP_VECTORS
 
 from phala_agents.attestation.kds import KdsClient, crl_path, vcek_path
@@ -31,7 +33,7 @@ from phala_agents.attestation.trust import (
     ProductRoots,
     TrustedRoots,
 )
-from phala_agents.errors import CollateralUnavailable, VerificationError
+from phala_agents.errors import CollateralUnavailable, ReportFormatError, VerificationError
 
 V5 = SNP_VECTORS["milan_v5_gcp_bound"]
 V2 = SNP_VECTORS["milan_v2_debug"]
@@ -404,3 +406,15 @@ def test_real_turin_vcek_extensions_parse() -> None:
     assert endorsement.product is ProductLine.TURIN
     assert endorsement.hwid is not None and len(endorsement.hwid) == 8
     assert endorsement.tcb.fmc == 0 and endorsement.tcb.microcode == 9
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1183), st.integers(1, 255)), min_size=1, max_size=8))
+def test_mutated_reports_only_raise_attestation_errors(flips: list[tuple[int, int]]) -> None:
+    raw = bytearray(V5.report)
+    for offset, xor in flips:
+        raw[offset] ^= xor
+    if bytes(raw) == V5.report:
+        return
+    with pytest.raises((ReportFormatError, VerificationError)):
+        verify_report(bytes(raw), VerifyOptions(clock=FixedClock(V5.at)), endorsement=V5.cert)
