@@ -113,7 +113,15 @@ class ModelServer:
         self._proc: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def dev(cls, **kwargs: object) -> ModelServer:
+    def dev(
+        cls,
+        *,
+        ctx_size: int = 2048,
+        threads: int = 2,
+        parallel: int = 1,
+        startup_timeout: float = 60.0,
+        log_path: Path | None = None,
+    ) -> ModelServer:
         """The dev model as built by ``make llama``; ``UpstreamError`` if it is not built."""
         binary, model = find_llama_server(), find_model()
         if binary is None or model is None:
@@ -121,7 +129,20 @@ class ModelServer:
                 f"dev model server: llama-server is {binary or 'missing'}, model is {model or 'missing'}; "
                 "wanted both (run `make llama`)"
             )
-        return cls(binary=binary, model=model, **kwargs)  # type: ignore[arg-type]
+        return cls(
+            binary=binary,
+            model=model,
+            ctx_size=ctx_size,
+            threads=threads,
+            parallel=parallel,
+            startup_timeout=startup_timeout,
+            log_path=log_path,
+        )
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs."""
+        return self._proc.pid if self._proc is not None else None
 
     @property
     def root_url(self) -> str:
