@@ -481,7 +481,12 @@ class UpstreamClient:
 
     def _max_tokens(self, model: UpstreamModel, request: ChatRequest, cap: int | None) -> int:
         wanted = request.max_tokens if request.max_tokens is not None else model.max_output_tokens
-        return min(wanted, cap) if cap is not None else wanted
+        limit = min(wanted, cap) if cap is not None else wanted
+        if limit < 1:
+            # max_tokens=0 means "no limit" to some servers: never send it. The meter's reservation
+            # covers at least one output token, so this is a caller bug.
+            raise ValueError(f"max output tokens is {limit}, wanted >= 1 (reserve before calling)")
+        return limit
 
     async def complete(
         self, name: str, request: ChatRequest, *, max_completion_tokens: int | None = None

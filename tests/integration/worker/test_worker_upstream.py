@@ -217,3 +217,10 @@ def test_secrets_and_content_never_reach_logs_errors_or_reprs(upstream: tuple[Fa
     model = UpstreamModel(name="m", base_url="http://127.0.0.1:1/v1", api_key=Secret(SECRET_KEY))
     assert SECRET_KEY not in repr(model) + str(model.api_key)
     assert model.api_key.reveal() == SECRET_KEY
+
+
+def test_a_zero_budget_is_refused_before_calling(upstream: tuple[FakeOpenAI, str]) -> None:
+    fake, root = upstream
+    with pytest.raises(ValueError, match="max output tokens is 0, wanted >= 1"):
+        _stream(root, "ok", cap=0)
+    assert fake.requests == []
