@@ -10,6 +10,8 @@ a storage layer, fee correction, ``ExtrinsicSuccess``/``ExtrinsicFailed``.
 from __future__ import annotations
 
 import hashlib
+import itertools
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar, cast
@@ -104,6 +106,7 @@ SS58_PREFIX = 42
 UNIT = 10**TOKEN_DECIMALS
 DEV_ENDOWMENT = 1 << 60  # what substrate's dev chain specs give each dev account
 U64_MAX = 2**64 - 1
+_VERIFIED_CACHE_SIZE = 65_536  # good signatures remembered between validation and inclusion
 
 # Runtime APIs this runtime answers and the versions it declares (the id is the 8-byte
 # BLAKE2b digest of the trait name, as sp-api computes it; e.g. Core = 0xdf6acb689907609b).
@@ -351,6 +354,8 @@ class DevRuntime(FrameRuntime):
         self._version = runtime_version_dict()
         self._spec_tx = SPEC_VERSION.to_bytes(4, "little") + TRANSACTION_VERSION.to_bytes(4, "little")
         self._timestamp_index = (PALLET_INDICES["Timestamp"], 0)
+        self._verified: dict[tuple[str, bytes, bytes, bytes], None] = {}
+        self._verified_lock = threading.Lock()
 
     # --- Runtime protocol: versions and metadata ----------------------------------------------------
 
@@ -488,8 +493,18 @@ class DevRuntime(FrameRuntime):
             payload = blake2_256(payload)
         assert xt.signature is not None
         kind, sig = xt.signature
-        if not verify_multisignature(kind, sig, payload, who):
-            raise invalid("BadProof")
+        key = (kind, sig, payload, who)
+        verified = self._verified
+        if key not in verified:
+            if not verify_multisignature(kind, sig, payload, who):
+                raise invalid("BadProof")
+            # The pool verified it already; applying the same bytes with the same signed data
+            # would verify the same way, so remember good signatures (bounded, oldest dropped).
+            with self._verified_lock:
+                if len(verified) >= _VERIFIED_CACHE_SIZE:
+                    for old in list(itertools.islice(verified, _VERIFIED_CACHE_SIZE // 4)):
+                        verified.pop(old, None)
+                verified[key] = None
         return who
 
     def _longevity(self, xt: Extrinsic) -> int:

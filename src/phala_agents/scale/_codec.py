@@ -511,10 +511,47 @@ def field(
 Params: TypeAlias = Sequence[tuple[str, "AnyCodec | None"]]
 
 
-class Struct(Codec[dict[str, object]]):
-    """A Rust struct with named fields; values are dicts in declaration order."""
+# A flat layout of unsigned integers: (name, byte size, nested layout or None).
+_Plan: TypeAlias = tuple[tuple[str, int, "_Plan | None"], ...]
 
-    __slots__ = ("_pairs", "docs", "fields", "params", "path")
+
+def _int_plan(codec: object) -> tuple[int, _Plan | None] | None:
+    """``(size, nested plan)`` when ``codec`` is made of fixed-size unsigned integers only."""
+    while isinstance(codec, NewType):
+        codec = codec.inner
+    if isinstance(codec, UInt):
+        return codec.size, None
+    if isinstance(codec, Struct) and codec.plan is not None:
+        return codec.size, codec.plan
+    return None
+
+
+def _decode_plan(plan: _Plan, data: bytes, pos: int) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for name, size, sub in plan:
+        if sub is None:
+            out[name] = int.from_bytes(data[pos : pos + size], "little")
+        else:
+            out[name] = _decode_plan(sub, data, pos)
+        pos += size
+    return out
+
+
+def _encode_plan(plan: _Plan, value: dict[str, object], parts: list[bytes]) -> None:
+    for name, size, sub in plan:
+        if sub is None:
+            parts.append(cast(int, value[name]).to_bytes(size, "little"))
+        else:
+            _encode_plan(sub, cast("dict[str, object]", value[name]), parts)
+
+
+class Struct(Codec[dict[str, object]]):
+    """A Rust struct with named fields; values are dicts in declaration order.
+
+    A struct of fixed-size unsigned integers only (``AccountInfo``, ``AccountData``) decodes and
+    encodes through a precomputed flat layout: one bounds check, then slices."""
+
+    __slots__ = ("_pairs", "docs", "fields", "params", "path", "plan", "size")
 
     def __init__(
         self,
@@ -530,14 +567,31 @@ class Struct(Codec[dict[str, object]]):
         self.docs = tuple(docs)
         self._pairs = tuple((f.name or "", f.codec) for f in self.fields)
         self.type_name = path.rsplit("::", 1)[-1] if path else "struct"
+        self.plan: _Plan | None = None
+        self.size = 0
+        layout = [(f.name, _int_plan(f.codec)) for f in self.fields]
+        if self.fields and all(n is not None and p is not None for n, p in layout):
+            self.plan = tuple((cast(str, n), p[0], p[1]) for n, p in layout if p is not None)
+            self.size = sum(size for _, size, _ in self.plan)
 
     def encode(self, value: dict[str, object]) -> bytes:
         try:
+            if self.plan is not None:
+                parts: list[bytes] = []
+                _encode_plan(self.plan, value, parts)
+                return b"".join(parts)
             return b"".join(c.encode(value[n]) for n, c in self._pairs)
         except KeyError as exc:
             raise ValueError(f"{self.type_name}: missing field {exc.args[0]!r}") from None
+        except OverflowError:
+            raise ValueError(f"{self.type_name}: an integer field is out of range") from None
 
     def decode(self, data: bytes, offset: int = 0) -> tuple[dict[str, object], int]:
+        if self.plan is not None:
+            end = offset + self.size
+            if end > len(data) or offset < 0:
+                raise _eof(offset, self.type_name, self.size, len(data) - offset)
+            return _decode_plan(self.plan, data, offset), end
         out: dict[str, object] = {}
         for name, c in self._pairs:
             out[name], offset = c.decode(data, offset)
