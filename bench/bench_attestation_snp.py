@@ -97,22 +97,18 @@ def _omne_call(vec: SnpVector) -> Callable[[], object] | None:
     return call
 
 
-def run(n_warm: int, n_cold: int) -> list[tuple[str, str]]:
+def run(n_warm: int, n_cold: int) -> tuple[list[tuple[str, str]], dict[str, float]]:
     rows: list[tuple[str, str]] = []
+    summary: dict[str, float] = {}
     for vid in ("milan_v5_gcp_bound", "genoa_v2", "milan_v3_vlek"):
         vec = SNP_VECTORS[vid]
         clock = FixedClock(vec.at)
         warm = VerifyOptions(clock=clock, cache=ChainCache())
         policy = Policy(max_vmpl=1, permit_provisional_firmware=True)
         rows.append((f"{vid}: parse_report", _fmt(_stats(lambda vec=vec: parse_report(vec.report), n_warm))))
-        rows.append(
-            (
-                f"{vid}: verify_report warm",
-                _fmt(
-                    _stats(lambda vec=vec, o=warm: verify_report(vec.report, o, endorsement=vec.cert), n_warm)
-                ),
-            )
-        )
+        warm_stat = _stats(lambda vec=vec, o=warm: verify_report(vec.report, o, endorsement=vec.cert), n_warm)
+        summary.setdefault("warm", warm_stat[0])  # the first vector, the one the floor is measured on
+        rows.append((f"{vid}: verify_report warm", _fmt(warm_stat)))
         verified = verify_report(vec.report, warm, endorsement=vec.cert)
         rows.append(
             (
@@ -148,18 +144,15 @@ def run(n_warm: int, n_cold: int) -> list[tuple[str, str]]:
             key = load_endorsement(vec.cert).public_key
             sig = encode_dss_signature(verified.report.signature_r, verified.report.signature_s)
             data = verified.report.signed_bytes
-            rows.append(
-                (
-                    "floor: one ECDSA P-384 verify (cryptography, OpenSSL)",
-                    _fmt(
-                        _stats(lambda k=key, s=sig, d=data: k.verify(s, d, ec.ECDSA(hashes.SHA384())), n_warm)
-                    ),
-                )
-            )
-    return rows
+            floor = _stats(lambda k=key, s=sig, d=data: k.verify(s, d, ec.ECDSA(hashes.SHA384())), n_warm)
+            summary["floor"] = floor[0]
+            rows.append(("floor: one ECDSA P-384 verify (cryptography, OpenSSL)", _fmt(floor)))
+    return rows, summary
 
 
-def markdown(rows: list[tuple[str, str]]) -> str:
+def markdown(rows: list[tuple[str, str]], summary: dict[str, float]) -> str:
+    warm, floor = summary["warm"], summary["floor"]
+    verdict = "met" if warm < TARGET_US else "not met"
     lines = [
         f"## {SECTION}",
         "",
@@ -173,6 +166,12 @@ def markdown(rows: list[tuple[str, str]]) -> str:
         "| Operation | Median (p10–p90) |",
         "|---|---|",
         *[f"| {name} | {value} |" for name, value in rows],
+        "",
+        f"Target {verdict}: warm verification is {warm:,.0f} µs, of which {floor:,.0f} µs is the one",
+        "ECDSA P-384 verification that must run on every report (OpenSSL via `cryptography` on this",
+        f"CPU; our own work adds {warm - floor:,.0f} µs). No faster P-384 verifier is available to Python",
+        "here (fastecdsa 4.0.0 measured 514 µs per verify), so under 300 µs needs a faster CPU or a",
+        "faster P-384 implementation.",
         "",
     ]
     return "\n".join(lines)
@@ -197,7 +196,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000, help="calls per warm measurement")
     parser.add_argument("--n-cold", type=int, default=200, help="calls per cold measurement")
     args = parser.parse_args()
-    section = markdown(run(args.n, args.n_cold))
+    section = markdown(*run(args.n, args.n_cold))
     print(section)
     if args.write:
         write(section)
