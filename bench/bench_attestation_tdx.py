@@ -150,7 +150,8 @@ def write(section: str) -> None:
         text = text.rstrip("\n") + "\n\n" + section
     else:
         end = text.find("\n## ", start + 1)
-        text = text[: start + 1] + section + (text[end + 1 :] if end != -1 else "")
+        rest = text[end + 1 :] if end != -1 else ""
+        text = text[: start + 1] + section.rstrip("\n") + ("\n\n" + rest if rest else "\n")
     DOCS.write_text(text)
 
 
