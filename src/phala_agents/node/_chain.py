@@ -323,13 +323,22 @@ class Chain:
         for tx_hash, data in candidates:
             if len(included) >= self._max_txs:
                 break
+            # A layer of our own, so that even a runtime failure leaves no trace in the block.
+            overlay.start_transaction()
             try:
                 runtime.apply_extrinsic(overlay, data)
             except InvalidTransaction as exc:
-                if exc.reason in ("ExhaustsResources", "Transaction would exhaust the block limits"):
+                overlay.rollback_transaction()
+                if exc.reason == "ExhaustsResources" and included:
                     break  # the block is full; the transaction waits for the next one
                 invalid.append((tx_hash, exc.reason))
                 continue
+            except Exception:
+                overlay.rollback_transaction()
+                _log.exception("apply_extrinsic_failed", extrinsic_hash=tx_hash.hex())
+                invalid.append((tx_hash, "internal error"))
+                continue
+            overlay.commit_transaction()
             extrinsics.append(data)
             included.append(tx_hash)
         runtime.finalize_block(overlay)
