@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tdx_helpers import SIM_ISSUE, SIM_NOW, T_V4, vector_collateral, vector_quote
 
 from phala_agents.attestation.tdx import (
@@ -24,7 +26,7 @@ from phala_agents.attestation.tdx import (
 )
 from phala_agents.attestation.tdx.simulated import SimulatedTdx
 from phala_agents.attestation.tdx.verify import INTEL_SGX_ROOT_CA_SHA256, PREVERIFIED_INTEL_CERTS
-from phala_agents.errors import CollateralUnavailable, ReportFormatError, VerificationError
+from phala_agents.errors import AttestationError, CollateralUnavailable, ReportFormatError, VerificationError
 
 
 def _opts(sim: SimulatedTdx, now: int = SIM_NOW) -> VerifyOptions:
@@ -301,3 +303,25 @@ def test_real_vector_warm_and_cold_agree() -> None:
     cache = VerificationCache(4)
     warm = [verify_quote(raw, coll, VerifyOptions(now=T_V4, cache=cache)) for _ in range(2)][-1]
     assert cold == warm
+
+
+_V4 = vector_quote("tdx/tdx_v4_uptodate")
+_V4_COLL = vector_collateral("tdx/tdx_v4_uptodate")
+_SHARED_CACHE = VerificationCache(32)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_verify_any_mutation_raises_only_attestation_errors(data: st.DataObject) -> None:
+    """Multi-byte mutations and cuts of a real quote: a result or an AttestationError, nothing else."""
+    buf = bytearray(_V4)
+    for _ in range(data.draw(st.integers(1, 6))):
+        buf[data.draw(st.integers(0, len(buf) - 1))] = data.draw(st.integers(0, 255))
+    raw = bytes(buf[: data.draw(st.integers(0, len(buf)))])
+    try:
+        v = verify_quote(raw, _V4_COLL, VerifyOptions(now=T_V4, cache=_SHARED_CACHE))
+    except AttestationError:
+        return
+    # Accepted only if every signed byte is intact.
+    assert raw[:632] == _V4[:632]
+    assert v.status == TcbStatus.UP_TO_DATE
