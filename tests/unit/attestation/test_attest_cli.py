@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 from snp_vectors import SNP_DATA
 from typer.testing import CliRunner
 
+from phala_agents.attestation.simulated import SimulatedSnp
+from phala_agents.attestation.trust import HttpxGetter
 from phala_agents.cli._app import app
 from phala_agents.cli.attest import Kind, detect_kind
 
@@ -298,3 +301,49 @@ def test_simulate_dcap_then_verify(runner: CliRunner, tmp_path: Path, kind: str)
         ],
     )
     assert rejected.exit_code == 5 and "DEBUG" in rejected.stderr
+
+
+def test_online_uses_kds_and_its_cache_then_offline(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, snp_sim: SimulatedSnp
+) -> None:
+    from phala_agents.cli import attest as attest_cli
+
+    kds = snp_sim.fake_kds()
+    monkeypatch.setattr(attest_cli, "HttpxGetter", lambda: HttpxGetter(transport=kds.transport()))
+    report = tmp_path / "report.bin"
+    report.write_bytes(snp_sim.report())
+    roots = tmp_path / "dev-roots.pem"
+    roots.write_bytes(snp_sim.roots_pem())
+    base = ["attest", "verify", str(report), "--roots", str(roots), "--at", "2026-01-31T00:00:00Z"]
+    cache = tmp_path / "cache"
+    online = runner.invoke(app, [*base, "--online", "--cache-dir", str(cache)])
+    assert online.exit_code == 0, online.stderr
+    assert len(kds.requests) == 1
+    offline = runner.invoke(app, [*base, "--collateral", str(cache / "kds")])
+    assert offline.exit_code == 0, offline.stderr
+    assert len(kds.requests) == 1
+    empty = runner.invoke(app, [*base, "--collateral", str(tmp_path)])
+    assert empty.exit_code == 4 and "offline and not cached" in empty.stderr
+
+
+def test_crl_option(runner: CliRunner, tmp_path: Path, snp_sim: SimulatedSnp) -> None:
+
+    now = dt.datetime(2026, 1, 31, tzinfo=dt.UTC)
+    paths = snp_sim.save(tmp_path, snp_sim.report())
+    crl = tmp_path / "crl.der"
+    crl.write_bytes(
+        snp_sim.crl([4], this_update=now - dt.timedelta(days=1), next_update=now + dt.timedelta(days=1))
+    )
+    args = [
+        "attest",
+        "verify",
+        str(paths["report"]),
+        "--cert",
+        str(paths["cert"]),
+        "--roots",
+        str(paths["roots"]),
+    ]
+    args += ["--at", "2026-01-31T00:00:00Z"]
+    assert runner.invoke(app, args).exit_code == 0
+    revoked = runner.invoke(app, [*args, "--crl", str(crl)])
+    assert revoked.exit_code == 3 and "revoked" in revoked.stderr
