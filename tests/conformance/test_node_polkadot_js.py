@@ -4,7 +4,6 @@ events, and a new-heads subscription."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -22,8 +21,6 @@ BOB = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty"
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[NodeThread]:
-    if importlib.util.find_spec("phala_agents.chain.runtime") is None:
-        pytest.skip("phala_agents.chain.DevRuntime is not there yet")
     if shutil.which("node") is None or not (REPO / "js" / "node_modules" / "@polkadot" / "api").exists():
         pytest.skip("node or js/node_modules is missing: run `make setup`")
     with NodeThread(NodeConfig(rpc_port=0)) as thread:

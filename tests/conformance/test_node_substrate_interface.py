@@ -5,7 +5,6 @@ receipts, fees, a failing extrinsic, blocks, events, runtime_call)."""
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import time
 from collections.abc import Iterator
@@ -23,8 +22,6 @@ BOB = Keypair.create_from_uri("//Bob")
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[NodeThread]:
-    if importlib.util.find_spec("phala_agents.chain.runtime") is None:
-        pytest.skip("phala_agents.chain.DevRuntime is not there yet")
     with NodeThread(NodeConfig(rpc_port=0)) as thread:
         yield thread
 

@@ -57,19 +57,12 @@ class ChainBackend:
     @classmethod
     def default(cls, runtime: Runtime | None = None) -> ChainBackend:
         """``phala_agents.chain.DevRuntime``, ``StorageOverlay`` and ``chain.trie``."""
-        import phala_agents.chain as chain_pkg
+        from phala_agents.chain import DevRuntime, StorageOverlay
         from phala_agents.chain.trie import StateTrie, ordered_trie_root
 
-        overlay_cls = getattr(chain_pkg, "StorageOverlay", None)
-        runtime_cls = getattr(chain_pkg, "DevRuntime", None)
-        if overlay_cls is None or runtime_cls is None:  # before chain/__init__ exports them
-            from phala_agents.chain.frame._overlay import StorageOverlay
-            from phala_agents.chain.runtime import DevRuntime
-
-            overlay_cls, runtime_cls = StorageOverlay, DevRuntime
         return cls(
-            runtime=runtime if runtime is not None else runtime_cls(),
-            make_overlay=overlay_cls,
+            runtime=runtime if runtime is not None else DevRuntime(),
+            make_overlay=StorageOverlay,
             trie_from_items=StateTrie.from_items,
             ordered_trie_root=ordered_trie_root,
         )

@@ -138,7 +138,7 @@ class StubRuntime:
 
 
 def stub_backend():  # type: ignore[no-untyped-def]
-    from phala_agents.chain.frame._overlay import StorageOverlay
+    from phala_agents.chain import StorageOverlay
     from phala_agents.chain.trie import StateTrie, ordered_trie_root
     from phala_agents.node._chain import ChainBackend
 
