@@ -70,14 +70,21 @@ def _cache_name(tdx: bool, fmspc: bytes, ca: str) -> str:
 
 
 def _next_updates(c: Collateral) -> int:
-    """The earliest nextUpdate of TCB Info and QE Identity (0 when unreadable: refetch)."""
+    """The earliest nextUpdate of TCB Info, QE Identity and both CRLs (0 when unreadable: refetch).
+
+    The PCK CRL usually expires minutes before the JSON documents, so it has to count.
+    """
     out = []
-    for doc in (c.tcb_info, c.qe_identity):
-        try:
-            value = json.loads(doc).get("nextUpdate")
-            out.append(parse_time(value, "nextUpdate"))
-        except (ValueError, AttributeError, VerificationError):
-            return 0
+    try:
+        for doc in (c.tcb_info, c.qe_identity):
+            out.append(parse_time(json.loads(doc).get("nextUpdate"), "nextUpdate"))
+        for der in (c.pck_crl, c.root_ca_crl):
+            nxt = x509.load_der_x509_crl(der).next_update_utc
+            if nxt is None:
+                return 0
+            out.append(int(nxt.timestamp()))
+    except (ValueError, AttributeError, VerificationError):
+        return 0
     return min(out)
 
 
@@ -128,7 +135,7 @@ class PcsClient:
             raise ValueError("fmspc must be 6 bytes")
         cached = self._read_cache(tdx, fmspc, ca)
         now = self.clock if self.clock is not None else time.time()
-        if cached is not None and (self.offline or now <= _next_updates(cached)):
+        if cached is not None and (self.offline or now < _next_updates(cached)):
             return cached
         if self.offline:
             raise CollateralUnavailable(

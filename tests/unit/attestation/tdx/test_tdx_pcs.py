@@ -143,3 +143,19 @@ def test_collateral_json_round_trip() -> None:
         load_collateral("{")
     with pytest.raises(CollateralUnavailable, match="tcb_info is NoneType"):
         load_collateral(json.dumps({**json.loads(collateral_to_json(c)), "tcb_info": None}))
+
+
+def test_cache_refetches_when_the_pck_crl_expires(double: PcsTestDouble, tmp_path: Path) -> None:
+    # The v4 PCK CRL ends at 1752919235, 16 minutes before TCB Info: a cache entry is stale from then.
+    raw = vector_quote(TDX)
+    PcsClient(
+        base_url=BASE, transport=double.transport(), cache_dir=tmp_path, clock=T_V4
+    ).collateral_for_quote(raw)
+    PcsClient(
+        base_url=BASE, transport=double.transport(), cache_dir=tmp_path, clock=T_V4
+    ).collateral_for_quote(raw)
+    assert len(double.requests) == 4
+    PcsClient(
+        base_url=BASE, transport=double.transport(), cache_dir=tmp_path, clock=T_V4 + 1
+    ).collateral_for_quote(raw)
+    assert len(double.requests) == 8
