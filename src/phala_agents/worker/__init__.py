@@ -1,5 +1,13 @@
 """phala_agents.worker: the worker runtime (token estimates, gas meter, upstream client, ledger)."""
 
+from phala_agents.worker.call import (
+    CallSpec,
+    MeteredCall,
+    MeteredResult,
+    MeteredStream,
+    ReceiptDraft,
+    ReceiptSigner,
+)
 from phala_agents.worker.ledger import Ledger, LedgerReceipt, NewReceipt, ReceiptState, ReceiptWriter
 from phala_agents.worker.meter import CallerId, Charge, GasMeter, Prices, Reservation, Usage
 from phala_agents.worker.model_server import ModelServer, find_llama_server, find_model
@@ -19,6 +27,7 @@ from phala_agents.worker.upstream import (
 )
 
 __all__ = [
+    "CallSpec",
     "CallerId",
     "Charge",
     "ChatRequest",
@@ -27,9 +36,14 @@ __all__ = [
     "GasMeter",
     "Ledger",
     "LedgerReceipt",
+    "MeteredCall",
+    "MeteredResult",
+    "MeteredStream",
     "ModelServer",
     "NewReceipt",
     "Prices",
+    "ReceiptDraft",
+    "ReceiptSigner",
     "ReceiptState",
     "ReceiptWriter",
     "Reservation",

@@ -292,6 +292,11 @@ class GasMeter:
             self._account(booked.caller).reserved -= rest
             return rest
 
+    def void_charge(self, reservation: Reservation) -> int:
+        """Drop a charge whose receipt could not be recorded (it can never settle). Returns it."""
+        with self._lock:
+            return self._settle(reservation.id)
+
     # --- internals (lock held) ----------------------------------------------------------------
 
     def _account(self, caller: CallerId) -> _Account:
