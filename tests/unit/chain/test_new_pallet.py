@@ -30,10 +30,14 @@ from phala_agents.chain.frame import (
     event,
 )
 from phala_agents.chain.pallets import Balances
-from phala_agents.scale import U32, U64, U128, AccountId, Bytes, Struct, field
+from phala_agents.scale import U8, U32, U64, U128, AccountId, BoundedVec, Bytes, Struct, field
 
 Note = Struct(
-    "pallet_notes::Note", [field("owner", AccountId, "T::AccountId"), field("text", Bytes, "Vec<u8>")]
+    "pallet_notes::Note",
+    [
+        field("owner", AccountId, "T::AccountId"),
+        field("text", BoundedVec(U8, 32), "BoundedVec<u8, T::MaxLen>"),
+    ],
 )
 
 
