@@ -1,5 +1,6 @@
 """FRAME-shaped declarations: storage, pallets, calls, events, errors, origins, dispatch, metadata."""
 
+from phala_agents.chain.frame._lookup import CannotLookup, lookup
 from phala_agents.chain.frame._overlay import StorageOverlay
 from phala_agents.chain.frame._pallet import (
     NONE,
@@ -29,6 +30,7 @@ from phala_agents.chain.frame._runtime import (
     RUNTIME_CALL,
     Call,
     DispatchOutcome,
+    DispatchPanic,
     FrameRuntime,
     RuntimeCallCodec,
     SignedExtensionDecl,
@@ -54,30 +56,48 @@ from phala_agents.chain.frame._storage import (
     Twox256,
     ValueQuery,
 )
+from phala_agents.chain.frame._types import (
+    Balance,
+    BlockNumber,
+    DispatchErrorCodec,
+    DispatchResult,
+    MultiAddress,
+    MultiSignature,
+    Nonce,
+)
 
 __all__ = [
     "NONE",
     "ROOT",
     "RUNTIME_CALL",
     "ZERO_WEIGHT",
+    "Balance",
     "Blake2_128",
     "Blake2_128Concat",
     "Blake2_256",
+    "BlockNumber",
     "BoundDoubleMap",
     "BoundMap",
     "BoundValue",
     "Call",
     "CallDef",
+    "CannotLookup",
     "ConstantDef",
     "DispatchClass",
+    "DispatchErrorCodec",
     "DispatchInfo",
     "DispatchOutcome",
+    "DispatchPanic",
+    "DispatchResult",
     "ErrorDef",
     "EventDef",
     "Ext",
     "FrameRuntime",
     "Hasher",
     "Identity",
+    "MultiAddress",
+    "MultiSignature",
+    "Nonce",
     "OptionQuery",
     "Origin",
     "Pallet",
@@ -104,4 +124,5 @@ __all__ = [
     "ensure_signed",
     "error",
     "event",
+    "lookup",
 ]
