@@ -65,6 +65,9 @@ def test_transfer_receipt_fee_and_events(substrate: SubstrateInterface) -> None:
     assert info["partialFee"] > 0
     bob_before = substrate.query("System", "Account", [BOB.ss58_address]).value["data"]["free"]
     xt = substrate.create_signed_extrinsic(call=call, keypair=ALICE)
+    quoted = substrate.rpc_request("payment_queryInfo", [xt.data.to_hex()])["result"]
+    assert int(quoted["partialFee"]) == info["partialFee"]
+    assert quoted["class"] == "normal"
     receipt = substrate.submit_extrinsic(xt, wait_for_inclusion=True)
     assert receipt.is_success, receipt.error_message
     names = [(e.value["module_id"], e.value["event_id"]) for e in receipt.triggered_events]

@@ -222,6 +222,9 @@ class _Connection(asyncio.Protocol):
                 self._http_respond(413, oversized_response(limit).encode(), close=True)
                 return
             if len(self._buf) < end + 4 + length:
+                if headers.get("expect", "").lower() == "100-continue" and len(self._buf) == end + 4:
+                    assert self._transport is not None
+                    self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 return  # wait for the rest of the body
             body = bytes(self._buf[end + 4 : end + 4 + length])
             del self._buf[: end + 4 + length]

@@ -129,3 +129,20 @@ def test_http_method_and_content_type_rules(stub_node: NodeThread) -> None:
 def test_subscription_methods_need_websocket(stub_node: NodeThread) -> None:
     resp = http_call(stub_node.http_url, "chain_subscribeNewHeads")
     assert resp["error"]["code"] == -32601
+
+
+def test_expect_100_continue(stub_node: NodeThread) -> None:
+    host, port = stub_node.http_url.removeprefix("http://").split(":")
+    body = b'{"jsonrpc":"2.0","id":1,"method":"system_name"}'
+    head = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(head)
+        assert sock.recv(1024).startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(body)
+        data = b""
+        while b'"result"' not in data:
+            data += sock.recv(65536)
+    assert b"200 OK" in data
