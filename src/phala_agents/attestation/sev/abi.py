@@ -198,7 +198,40 @@ def _mbz(raw: bytes, start: int, end: int, what: str) -> None:
         )
 
 
-_HEAD = struct.Struct("<IIQ16s16sIIQQI")  # up to and including the flags word at 0x48
+# The whole report in one unpack (offsets in the ABI spec table; "r" = reserved, must be zero).
+_LAYOUT = struct.Struct(
+    "<"
+    "IIQ16s16sIIQQI"  # 0x000 VERSION .. 0x048 flags
+    "4s"  # 0x04C r
+    "64s48s32s48s48s32s32s"  # 0x050 REPORT_DATA .. 0x160 REPORT_ID_MA
+    "Q"  # 0x180 REPORTED_TCB
+    "BBB21s"  # 0x188 CPUID_FAM_ID, CPUID_MOD_ID, CPUID_STEP (VERSION >= 3), 0x18B r
+    "64s"  # 0x1A0 CHIP_ID
+    "Q"  # 0x1E0 COMMITTED_TCB
+    "BBBB"  # 0x1E8 CURRENT_BUILD, CURRENT_MINOR, CURRENT_MAJOR, r
+    "BBBB"  # 0x1EC COMMITTED_BUILD, COMMITTED_MINOR, COMMITTED_MAJOR, r
+    "Q"  # 0x1F0 LAUNCH_TCB
+    "QQ"  # 0x1F8 LAUNCH_MIT_VECTOR, CURRENT_MIT_VECTOR (VERSION >= 5)
+    "152s"  # 0x208 r
+    "48s24s48s24s"  # 0x2A0 SIGNATURE.R (low 48 bytes, high 24 r), SIGNATURE.S
+    "368s"  # 0x330 r, not covered by the signature
+)
+assert _LAYOUT.size == REPORT_SIZE
+
+
+def _check_reserved(raw: bytes, version: int) -> None:
+    """Raise ``ReportFormatError`` naming the first non-zero reserved byte (slow path, errors only)."""
+    _mbz(raw, 0x4C, 0x50, "reserved")
+    _mbz(raw, 0x18B if version >= 3 else 0x188, 0x1A0, "reserved")
+    _mbz(raw, 0x1EB, 0x1EC, "reserved")
+    _mbz(raw, 0x1EF, 0x1F0, "reserved")
+    if version < 5:
+        _mbz(raw, 0x1F8, 0x208, "reserved")
+    _mbz(raw, 0x208, SIGNATURE_OFFSET, "reserved")
+    r_off, s_off = SIGNATURE_OFFSET, SIGNATURE_OFFSET + SIG_COMPONENT_SIZE
+    _mbz(raw, r_off + SIG_SIGNIFICANT, r_off + SIG_COMPONENT_SIZE, "SIGNATURE.R high bytes")
+    _mbz(raw, s_off + SIG_SIGNIFICANT, s_off + SIG_COMPONENT_SIZE, "SIGNATURE.S high bytes")
+    _mbz(raw, s_off + SIG_COMPONENT_SIZE, REPORT_SIZE, "reserved (unsigned)")
 
 
 def parse_report(raw: bytes) -> Report:
@@ -222,7 +255,39 @@ def parse_report(raw: bytes) -> Report:
         current_tcb,
         platform_info,
         flags,
-    ) = _HEAD.unpack_from(raw, 0)
+        r_04c,
+        report_data,
+        measurement,
+        host_data,
+        id_key_digest,
+        author_key_digest,
+        report_id,
+        report_id_ma,
+        reported_tcb,
+        cpuid_fam_id,
+        cpuid_mod_id,
+        cpuid_step,
+        r_18b,
+        chip_id,
+        committed_tcb,
+        current_build,
+        current_minor,
+        current_major,
+        r_1eb,
+        committed_build,
+        committed_minor,
+        committed_major,
+        r_1ef,
+        launch_tcb,
+        launch_mit,
+        current_mit,
+        r_208,
+        sig_r,
+        r_r_high,
+        sig_s,
+        r_s_high,
+        r_330,
+    ) = _LAYOUT.unpack(raw)
     if version not in SUPPORTED_VERSIONS:
         raise ReportFormatError(f"VERSION is {version}, wanted one of {SUPPORTED_VERSIONS}")
     if not policy & POLICY_RESERVED_MUST_BE_ONE:
@@ -237,29 +302,20 @@ def parse_report(raw: bytes) -> Report:
             f"SIGNING_KEY is {signing_key_raw}, wanted 0 (VCEK) or 1 (VLEK)"
             + (" (7: the report is unsigned)" if signing_key_raw == SigningKey.NONE else "")
         )
-    _mbz(raw, 0x4C, 0x50, "reserved")
-    if version >= 3:
-        cpuid: tuple[int | None, int | None, int | None] = (raw[0x188], raw[0x189], raw[0x18A])
-        _mbz(raw, 0x18B, 0x1A0, "reserved")
-    else:
-        cpuid = (None, None, None)
-        _mbz(raw, 0x188, 0x1A0, "reserved")
-    _mbz(raw, 0x1EB, 0x1EC, "reserved")
-    _mbz(raw, 0x1EF, 0x1F0, "reserved")
-    if version >= 5:
-        launch_mit, current_mit = struct.unpack_from("<QQ", raw, 0x1F8)
-        mit: tuple[int | None, int | None] = (launch_mit, current_mit)
-    else:
-        mit = (None, None)
-        _mbz(raw, 0x1F8, 0x208, "reserved")
-    _mbz(raw, 0x208, SIGNATURE_OFFSET, "reserved")
-    r_off, s_off = SIGNATURE_OFFSET, SIGNATURE_OFFSET + SIG_COMPONENT_SIZE
-    _mbz(raw, r_off + SIG_SIGNIFICANT, r_off + SIG_COMPONENT_SIZE, "SIGNATURE.R high bytes")
-    _mbz(raw, s_off + SIG_SIGNIFICANT, s_off + SIG_COMPONENT_SIZE, "SIGNATURE.S high bytes")
-    _mbz(raw, s_off + SIG_COMPONENT_SIZE, REPORT_SIZE, "reserved (unsigned)")
-    (reported_tcb,) = struct.unpack_from("<Q", raw, 0x180)
-    (committed_tcb,) = struct.unpack_from("<Q", raw, 0x1E0)
-    (launch_tcb,) = struct.unpack_from("<Q", raw, 0x1F0)
+    has_cpuid, has_mit = version >= 3, version >= 5
+    if (
+        r_04c != _ZEROS[:4]
+        or r_18b != _ZEROS[:21]
+        or r_1eb
+        or r_1ef
+        or r_208 != _ZEROS[:152]
+        or r_r_high != _ZEROS[:24]
+        or r_s_high != _ZEROS[:24]
+        or r_330 != _ZEROS[:368]
+        or (not has_cpuid and (cpuid_fam_id or cpuid_mod_id or cpuid_step))
+        or (not has_mit and (launch_mit or current_mit))
+    ):
+        _check_reserved(raw, version)
     return Report(
         version=version,
         guest_svn=guest_svn,
@@ -272,31 +328,31 @@ def parse_report(raw: bytes) -> Report:
         platform_info=platform_info,
         author_key_en=bool(flags & 0x1),
         mask_chip_key=bool(flags & 0x2),
-        signing_key=SigningKey(signing_key_raw),
-        report_data=raw[0x50:0x90],
-        measurement=raw[0x90:0xC0],
-        host_data=raw[0xC0:0xE0],
-        id_key_digest=raw[0xE0:0x110],
-        author_key_digest=raw[0x110:0x140],
-        report_id=raw[0x140:0x160],
-        report_id_ma=raw[0x160:0x180],
+        signing_key=SigningKey.VCEK if signing_key_raw == 0 else SigningKey.VLEK,
+        report_data=report_data,
+        measurement=measurement,
+        host_data=host_data,
+        id_key_digest=id_key_digest,
+        author_key_digest=author_key_digest,
+        report_id=report_id,
+        report_id_ma=report_id_ma,
         reported_tcb=reported_tcb,
-        cpuid_fam_id=cpuid[0],
-        cpuid_mod_id=cpuid[1],
-        cpuid_step=cpuid[2],
-        chip_id=raw[0x1A0:0x1E0],
+        cpuid_fam_id=cpuid_fam_id if has_cpuid else None,
+        cpuid_mod_id=cpuid_mod_id if has_cpuid else None,
+        cpuid_step=cpuid_step if has_cpuid else None,
+        chip_id=chip_id,
         committed_tcb=committed_tcb,
-        current_build=raw[0x1E8],
-        current_minor=raw[0x1E9],
-        current_major=raw[0x1EA],
-        committed_build=raw[0x1EC],
-        committed_minor=raw[0x1ED],
-        committed_major=raw[0x1EE],
+        current_build=current_build,
+        current_minor=current_minor,
+        current_major=current_major,
+        committed_build=committed_build,
+        committed_minor=committed_minor,
+        committed_major=committed_major,
         launch_tcb=launch_tcb,
-        launch_mit_vector=mit[0],
-        current_mit_vector=mit[1],
-        signature_r=int.from_bytes(raw[r_off : r_off + SIG_SIGNIFICANT], "little"),
-        signature_s=int.from_bytes(raw[s_off : s_off + SIG_SIGNIFICANT], "little"),
+        launch_mit_vector=launch_mit if has_mit else None,
+        current_mit_vector=current_mit if has_mit else None,
+        signature_r=int.from_bytes(sig_r, "little"),
+        signature_s=int.from_bytes(sig_s, "little"),
         signed_bytes=raw[:SIGNED_SIZE],
     )
 
