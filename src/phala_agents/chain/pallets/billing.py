@@ -1,0 +1,576 @@
+"""``Billing`` (index 12): callers' escrow and the batched settlement of signed call receipts.
+
+The normative spec is ``chain/pallets/billing.md``. Escrow is the caller's reserved balance
+(``Balances::reserve``), tracked per caller in ``Escrow``; ``settle`` pays receipts out of it to the
+agent owner and the worker. Each receipt runs in its own storage layer so that a bad one fails
+alone (``SettlementFailed`` with a ``SettleError`` reason) and the batch goes on.
+
+The types here are the on-chain declarations; the worker keeps its own codecs of the same types
+(``phala_agents.worker.authorization``, the worker layer cannot import ``chain``) and a test checks
+that both encode byte for byte alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+import sr25519
+
+from phala_agents.chain.frame import (
+    Blake2_128Concat,
+    Identity,
+    OptionQuery,
+    Origin,
+    Pallet,
+    StorageDoubleMap,
+    StorageMap,
+    StorageValue,
+    Twox64Concat,
+    ValueQuery,
+    Weight,
+    arg,
+    call,
+    constant,
+    ensure_signed,
+    error,
+    event,
+)
+from phala_agents.chain.frame._types import Balance, BlockNumber
+from phala_agents.chain.pallets.balances import Balances
+from phala_agents.chain.pallets.system import System
+from phala_agents.errors import DispatchError
+from phala_agents.scale import (
+    H256,
+    U32,
+    U64,
+    AccountId,
+    Bool,
+    Compact,
+    FixedBytes,
+    Option,
+    Struct,
+    Unit,
+    Vec,
+    blake2_256,
+    field,
+    unit_enum,
+)
+
+# --- types (billing.md "Types") -------------------------------------------------------------------
+
+_CRATE = "pallet_billing"
+AgentId = U64
+ReceiptId = H256
+
+CallAuthorization = Struct(
+    f"{_CRATE}::types::CallAuthorization",
+    [
+        field("genesis", H256, "H256"),
+        field("agent_id", AgentId, "AgentId"),
+        field("agent_version", U32, "u32"),
+        field("worker", AccountId, "T::AccountId"),
+        field("caller", AccountId, "T::AccountId"),
+        field("nonce", U64, "u64"),
+        field("max_charge", Balance, "BalanceOf<T>"),
+        field("expires_at_block", BlockNumber, "BlockNumberFor<T>"),
+        field("request_hash", H256, "H256"),
+        field("parent", Option(ReceiptId), "Option<ReceiptId>"),
+    ],
+    params=(("T", None),),
+    docs=("What a caller signs to let one worker serve one call of one agent version.",),
+)
+UsageCodec = Struct(
+    f"{_CRATE}::types::Usage",
+    [
+        field("input_tokens", U32, "u32"),
+        field("output_tokens", U32, "u32"),
+        field("estimated", Bool, "bool"),
+    ],
+    docs=("Tokens a call used; `estimated` when counted by the worker, not reported upstream.",),
+)
+Receipt = Struct(
+    f"{_CRATE}::types::Receipt",
+    [
+        field("authorization", CallAuthorization, "CallAuthorization<T>"),
+        field("caller_signature", FixedBytes(64), "[u8; 64]"),
+        field("usage", UsageCodec, "Usage"),
+        field("charge", Balance, "BalanceOf<T>"),
+        field("response_hash", H256, "H256"),
+        field("children", Vec(ReceiptId), "BoundedVec<ReceiptId, T::MaxChildren>"),
+    ],
+    params=(("T", None),),
+    docs=("A served call: the caller's signed authorization, what it used and what it costs.",),
+)
+EscrowInfo = Struct(
+    f"{_CRATE}::types::EscrowInfo",
+    [
+        field("balance", Balance, "BalanceOf<T>"),
+        field("unbonding", Balance, "BalanceOf<T>"),
+        field("unlock_at", Option(BlockNumber), "Option<BlockNumberFor<T>>"),
+    ],
+    params=(("T", None),),
+    docs=("A caller's escrow: spendable, unbonding, and when the unbonding part unlocks.",),
+)
+SETTLE_ERRORS: tuple[str, ...] = (
+    "WrongWorker",
+    "TooManyChildren",
+    "WrongGenesis",
+    "Expired",
+    "NonceUsed",
+    "ChargeExceedsMax",
+    "UnknownAgent",
+    "UnknownAgentVersion",
+    "BadSignature",
+    "InsufficientEscrow",
+    "PayoutFailed",
+)
+SettleError = unit_enum(
+    f"{_CRATE}::types::SettleError",
+    SETTLE_ERRORS,
+    docs=("Why one receipt of a batch was not settled.",),
+)
+
+# The signed messages (billing.md "Signatures"): domain-separated and wrapped like a wallet's signRaw.
+AUTHORIZATION_DOMAIN = b"phala-agents/call/v1"
+RECEIPT_DOMAIN = b"phala-agents/receipt/v1"
+_WRAP_OPEN, _WRAP_CLOSE = b"<Bytes>", b"</Bytes>"
+
+
+def authorization_message(encoded_authorization: bytes) -> bytes:
+    """The exact bytes a caller signs for a SCALE-encoded ``CallAuthorization``."""
+    return _WRAP_OPEN + AUTHORIZATION_DOMAIN + encoded_authorization + _WRAP_CLOSE
+
+
+def receipt_id(encoded_authorization: bytes) -> bytes:
+    """``ReceiptId = blake2_256(SCALE(CallAuthorization))``."""
+    return blake2_256(encoded_authorization)
+
+
+# --- config and weights ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BillingConfig:
+    unbonding_period: int = 10
+    settlement_grace: int = 100
+    max_receipts_per_settle: int = 1_000
+    max_children: int = 16
+    worker_share_per_mille: int = 100
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.worker_share_per_mille <= 1000:
+            raise ValueError(f"worker_share_per_mille is {self.worker_share_per_mille}, wanted 0..=1000")
+
+
+class BillingWeights:
+    """Declared weights (``WeightInfo``). ``settle`` is linear in the batch: the per-receipt part
+    covers one sr25519 verification, four storage reads and writes and two transfers, measured by
+    ``bench/bench_settlement.py`` on the Python runtime."""
+
+    deposit = Weight(60_000_000, 3_593)
+    request_withdraw = Weight(40_000_000, 3_593)
+    withdraw = Weight(60_000_000, 3_593)
+    settle_base = Weight(20_000_000, 0)
+    settle_per_receipt = Weight(400_000_000, 10_000)
+
+    @classmethod
+    def settle(cls, receipts: int) -> Weight:
+        per = cls.settle_per_receipt
+        return cls.settle_base + Weight(per.ref_time * receipts, per.proof_size * receipts)
+
+
+def _settle_weight(pallet: Pallet, args: Mapping[str, object]) -> Weight:
+    del pallet
+    receipts = args.get("receipts")
+    return BillingWeights.settle(len(receipts) if isinstance(receipts, Sequence) else 0)
+
+
+_ACCOUNT = "T::AccountId"
+_BALANCE = "BalanceOf<T>"
+_AMOUNT = arg("amount", Compact(Balance), _BALANCE)
+
+
+class _ReceiptFailed(Exception):
+    """One receipt's reason (a ``SettleError`` variant name); internal to ``settle``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Billing(Pallet, name="Billing"):
+    """Callers' escrow and the settlement of worker-signed call receipts."""
+
+    escrow = StorageMap(
+        "Escrow",
+        Blake2_128Concat,
+        AccountId,
+        EscrowInfo,
+        query=OptionQuery,
+        docs=" Each caller's escrow (held as reserved balance).",
+    )
+    used_nonces = StorageDoubleMap(
+        "UsedNonces",
+        Blake2_128Concat,
+        AccountId,
+        Twox64Concat,
+        U64,
+        Unit,
+        query=OptionQuery,
+        docs=" (caller, nonce) pairs of settled authorizations (replay protection).",
+    )
+    settled = StorageMap(
+        "Settled",
+        Identity,
+        ReceiptId,
+        BlockNumber,
+        query=OptionQuery,
+        docs=" Settled receipt ids and the block that settled them (idempotence).",
+    )
+    total_escrow = StorageValue(
+        "TotalEscrow",
+        Balance,
+        query=ValueQuery,
+        docs=" The sum of every escrow's balance and unbonding.",
+    )
+
+    EVENTS = (
+        event(
+            "Deposited",
+            field("who", AccountId, _ACCOUNT),
+            field("amount", Balance, _BALANCE),
+            docs="A caller moved funds into its escrow.",
+        ),
+        event(
+            "WithdrawRequested",
+            field("who", AccountId, _ACCOUNT),
+            field("amount", Balance, _BALANCE),
+            field("unlock_at", BlockNumber, "BlockNumberFor<T>"),
+            docs="Escrow started unbonding; settlement may still take it until it is withdrawn.",
+        ),
+        event(
+            "Withdrawn",
+            field("who", AccountId, _ACCOUNT),
+            field("amount", Balance, _BALANCE),
+            docs="Unbonded escrow went back to the caller's free balance.",
+        ),
+        event(
+            "Settled",
+            field("receipt_id", ReceiptId, "ReceiptId"),
+            field("caller", AccountId, _ACCOUNT),
+            field("agent_id", AgentId, "AgentId"),
+            field("charge", Balance, _BALANCE),
+            field("worker", AccountId, _ACCOUNT),
+            docs="A receipt was paid from the caller's escrow to the agent owner and the worker.",
+        ),
+        event(
+            "SettlementFailed",
+            field("receipt_id", ReceiptId, "ReceiptId"),
+            field("reason", SettleError, "SettleError"),
+            docs="A receipt of a batch was refused; nothing of it was written.",
+        ),
+        event(
+            "AlreadySettled",
+            field("receipt_id", ReceiptId, "ReceiptId"),
+            docs="A receipt of a batch had been settled before; nothing changed.",
+        ),
+        event(
+            "BatchSettled",
+            field("worker", AccountId, _ACCOUNT),
+            field("settled", U32, "u32"),
+            field("failed", U32, "u32"),
+            field("already", U32, "u32"),
+            docs="A settle batch finished: how many receipts settled, failed, were already settled.",
+        ),
+    )
+    ERRORS = (
+        error("ZeroAmount", "The amount is zero."),
+        error("InsufficientBalance", "The free balance cannot cover the deposit."),
+        error("NoEscrow", "The account has no escrow."),
+        error("InsufficientEscrow", "The escrow balance is below the amount."),
+        error("NothingUnbonding", "No escrow is unbonding."),
+        error("StillUnbonding", "The unbonding escrow has not unlocked yet."),
+        error("EmptyBatch", "A settle batch holds no receipt."),
+        error("TooManyReceipts", "A settle batch holds more than `MaxReceiptsPerSettle` receipts."),
+    )
+    CONSTANTS = (
+        constant(
+            "UnbondingPeriod",
+            BlockNumber,
+            lambda c: cast(BillingConfig, c).unbonding_period,
+            " Blocks between `request_withdraw` and the earliest `withdraw`.",
+        ),
+        constant(
+            "SettlementGrace",
+            BlockNumber,
+            lambda c: cast(BillingConfig, c).settlement_grace,
+            " Blocks after `expires_at_block` during which a receipt may still be settled.",
+        ),
+        constant(
+            "MaxReceiptsPerSettle",
+            U32,
+            lambda c: cast(BillingConfig, c).max_receipts_per_settle,
+            " The most receipts one `settle` call takes.",
+        ),
+        constant(
+            "MaxChildren",
+            U32,
+            lambda c: cast(BillingConfig, c).max_children,
+            " The most child receipt ids one receipt lists.",
+        ),
+        constant(
+            "WorkerShare",
+            U32,
+            lambda c: cast(BillingConfig, c).worker_share_per_mille,
+            " Per mille of each charge paid to the worker; the rest goes to the agent owner.",
+        ),
+    )
+
+    config: BillingConfig
+
+    @property
+    def system(self) -> System:
+        return self.runtime.pallet(System)
+
+    @property
+    def balances(self) -> Balances:
+        return self.runtime.pallet(Balances)
+
+    # --- calls ----------------------------------------------------------------------------------------
+
+    @call(index=0, weight=BillingWeights.deposit, args=[_AMOUNT])
+    def deposit(self, origin: Origin, amount: int) -> None:
+        """Move `amount` of free balance into the caller's escrow (reserved)."""
+        who = ensure_signed(origin)
+        if amount == 0:
+            raise self.error("ZeroAmount")
+        try:
+            self.balances.reserve(who, amount)
+        except DispatchError:
+            raise self.error("InsufficientBalance") from None
+        info = self.escrow.get(who) or {"balance": 0, "unbonding": 0, "unlock_at": None}
+        info["balance"] = cast(int, info["balance"]) + amount
+        self.escrow.insert(who, info)
+        self.total_escrow.put(self.total_escrow.get() + amount)
+        self.deposit_event("Deposited", {"who": who, "amount": amount})
+
+    @call(index=1, weight=BillingWeights.request_withdraw, args=[_AMOUNT])
+    def request_withdraw(self, origin: Origin, amount: int) -> None:
+        """Start unbonding `amount` of escrow; it unlocks after `UnbondingPeriod` blocks and
+        settlement may still take it meanwhile. A new request restarts the timer."""
+        who = ensure_signed(origin)
+        if amount == 0:
+            raise self.error("ZeroAmount")
+        info = self.escrow.get(who)
+        if info is None:
+            raise self.error("NoEscrow")
+        balance = cast(int, info["balance"])
+        if amount > balance:
+            raise self.error("InsufficientEscrow")
+        unlock_at = self.system.number.get() + self.config.unbonding_period
+        info["balance"] = balance - amount
+        info["unbonding"] = cast(int, info["unbonding"]) + amount
+        info["unlock_at"] = unlock_at
+        self.escrow.insert(who, info)
+        self.deposit_event("WithdrawRequested", {"who": who, "amount": amount, "unlock_at": unlock_at})
+
+    @call(index=2, weight=BillingWeights.withdraw)
+    def withdraw(self, origin: Origin) -> None:
+        """Return the unlocked unbonding escrow to the caller's free balance."""
+        who = ensure_signed(origin)
+        info = self.escrow.get(who)
+        if info is None:
+            raise self.error("NoEscrow")
+        unbonding = cast(int, info["unbonding"])
+        unlock_at = cast("int | None", info["unlock_at"])
+        if unbonding == 0:
+            raise self.error("NothingUnbonding")
+        if unlock_at is not None and self.system.number.get() < unlock_at:
+            raise self.error("StillUnbonding")
+        self.balances.unreserve(who, unbonding)
+        info["unbonding"] = 0
+        info["unlock_at"] = None
+        self._store_escrow(who, info)
+        self.total_escrow.put(self.total_escrow.get() - unbonding)
+        self.deposit_event("Withdrawn", {"who": who, "amount": unbonding})
+
+    @call(
+        index=3,
+        weight=_settle_weight,
+        args=[arg("receipts", Vec(Receipt), "BoundedVec<Receipt<T>, T::MaxReceiptsPerSettle>")],
+    )
+    def settle(self, origin: Origin, receipts: list[dict[str, object]]) -> None:
+        """Settle a batch of receipts signed by their callers; each one fails alone."""
+        worker = ensure_signed(origin)
+        if not receipts:
+            raise self.error("EmptyBatch")
+        if len(receipts) > self.config.max_receipts_per_settle:
+            raise self.error("TooManyReceipts")
+        ext = self.runtime.ext
+        overlay = ext.current()
+        now = self.system.number.get()
+        genesis = self.system.block_hash.get(0)
+        counts = {"settled": 0, "failed": 0, "already": 0}
+        for receipt in receipts:
+            auth = cast(dict[str, object], receipt["authorization"])
+            encoded_auth = CallAuthorization.encode(auth)
+            rid = receipt_id(encoded_auth)
+            if self.settled.contains(rid):
+                counts["already"] += 1
+                self.deposit_event("AlreadySettled", {"receipt_id": rid})
+                continue
+            events = ext.events
+            mark = len(events)
+            overlay.start_transaction()
+            try:
+                self._settle_one(worker, receipt, auth, encoded_auth, rid, now, genesis)
+            except _ReceiptFailed as failed:
+                overlay.rollback_transaction()
+                del events[mark:]
+                counts["failed"] += 1
+                self.deposit_event("SettlementFailed", {"receipt_id": rid, "reason": (failed.reason, None)})
+                continue
+            except BaseException:
+                overlay.rollback_transaction()
+                del events[mark:]
+                raise
+            overlay.commit_transaction()
+            counts["settled"] += 1
+        self.deposit_event("BatchSettled", {"worker": worker, **counts})
+
+    # --- settlement of one receipt -------------------------------------------------------------------
+
+    def _settle_one(  # noqa: PLR0917 - the values settle already computed for the batch
+        self,
+        worker: bytes,
+        receipt: Mapping[str, object],
+        auth: Mapping[str, object],
+        encoded_auth: bytes,
+        rid: bytes,
+        now: int,
+        genesis: bytes,
+    ) -> None:
+        caller = cast(bytes, auth["caller"])
+        nonce = cast(int, auth["nonce"])
+        charge = cast(int, receipt["charge"])
+        agent_id = cast(int, auth["agent_id"])
+        if auth["worker"] != worker:
+            raise _ReceiptFailed("WrongWorker")
+        if len(cast(Sequence[bytes], receipt["children"])) > self.config.max_children:
+            raise _ReceiptFailed("TooManyChildren")
+        if auth["genesis"] != genesis:
+            raise _ReceiptFailed("WrongGenesis")
+        if now > cast(int, auth["expires_at_block"]) + self.config.settlement_grace:
+            raise _ReceiptFailed("Expired")
+        if self.used_nonces.contains(caller, nonce):
+            raise _ReceiptFailed("NonceUsed")
+        if charge > cast(int, auth["max_charge"]):
+            raise _ReceiptFailed("ChargeExceedsMax")
+        agent = self.agent_owner_and_version(agent_id)
+        if agent is None:
+            raise _ReceiptFailed("UnknownAgent")
+        owner, current_version = agent
+        version = cast(int, auth["agent_version"])
+        if not 1 <= version <= current_version:
+            raise _ReceiptFailed("UnknownAgentVersion")
+        signature = cast(bytes, receipt["caller_signature"])
+        if not sr25519.verify(signature, authorization_message(encoded_auth), caller):
+            raise _ReceiptFailed("BadSignature")
+        info = self.escrow.get(caller)
+        if info is None:
+            if charge > 0:
+                raise _ReceiptFailed("InsufficientEscrow")
+            info = {"balance": 0, "unbonding": 0, "unlock_at": None}
+        balance, unbonding = cast(int, info["balance"]), cast(int, info["unbonding"])
+        if charge > balance + unbonding:
+            raise _ReceiptFailed("InsufficientEscrow")
+        from_balance = min(balance, charge)
+        info["balance"] = balance - from_balance
+        info["unbonding"] = unbonding - (charge - from_balance)
+        if charge > 0:
+            self._store_escrow(caller, info)
+            self.total_escrow.put(self.total_escrow.get() - charge)
+        self.used_nonces.insert(caller, nonce, ())
+        self.settled.insert(rid, now)
+        worker_amount = charge * self.config.worker_share_per_mille // 1000
+        try:
+            self._pay(caller, worker, worker_amount)
+            self._pay(caller, owner, charge - worker_amount)
+        except DispatchError:
+            raise _ReceiptFailed("PayoutFailed") from None
+        self.deposit_event(
+            "Settled",
+            {"receipt_id": rid, "caller": caller, "agent_id": agent_id, "charge": charge, "worker": worker},
+        )
+
+    def _pay(self, caller: bytes, payee: bytes, amount: int) -> None:
+        """``repatriate_reserved(caller -> payee, Free)``: unreserve, then transfer."""
+        if amount == 0:
+            return
+        self.balances.unreserve(caller, amount)
+        self.balances.transfer(caller, payee, amount, keep_alive=False)
+
+    def _store_escrow(self, who: bytes, info: dict[str, object]) -> None:
+        if info["balance"] == 0 and info["unbonding"] == 0:
+            self.escrow.remove(who)
+        else:
+            self.escrow.insert(who, info)
+
+    # --- the agent seam -------------------------------------------------------------------------------
+
+    def agent_owner_and_version(self, agent_id: int) -> tuple[bytes, int] | None:
+        """The agent's owner and current version from ``AgentRegistry.Agents``, or None when the
+        agent (or the whole registry pallet) does not exist. The one place Billing reads the
+        registry: by on-chain names, so it needs nothing but the storage declaration."""
+        try:
+            registry = self.runtime.pallet_named("AgentRegistry")
+        except KeyError:
+            return None
+        for item in registry.STORAGE:
+            if item.name == "Agents":
+                agents = getattr(registry, item.attr)
+                break
+        else:
+            return None
+        info = agents.get(agent_id)
+        if info is None:
+            return None
+        return cast(bytes, info["owner"]), cast(int, info["version"])
+
+    # --- views for clients, tests and the worker ----------------------------------------------------
+
+    def escrow_of(self, who: bytes) -> tuple[int, int]:
+        """``(balance, unbonding)`` of ``who``'s escrow (zeros when none)."""
+        info = self.escrow.get(who)
+        if info is None:
+            return 0, 0
+        return cast(int, info["balance"]), cast(int, info["unbonding"])
+
+    def genesis(self, config: Mapping[str, object]) -> None:
+        """Optional ``escrow``: ``[(account, amount)]`` reserved at genesis (test presets)."""
+        total = 0
+        for who, amount in cast(Sequence[tuple[bytes, int]], config.get("escrow", ())):
+            self.balances.reserve(who, amount)
+            self.escrow.insert(who, {"balance": amount, "unbonding": 0, "unlock_at": None})
+            total += amount
+        self.total_escrow.put(total)
+
+
+__all__ = [
+    "AUTHORIZATION_DOMAIN",
+    "RECEIPT_DOMAIN",
+    "SETTLE_ERRORS",
+    "Billing",
+    "BillingConfig",
+    "BillingWeights",
+    "CallAuthorization",
+    "EscrowInfo",
+    "Receipt",
+    "ReceiptId",
+    "SettleError",
+    "UsageCodec",
+    "authorization_message",
+    "receipt_id",
+]

@@ -1,0 +1,591 @@
+"""Billing pallet (index 12), FRAME style: a mock runtime (``new_test_ext``) with a stand-in
+AgentRegistry (only ``Agents``: owner and version), ``set_block_number`` first, ``assert_ok``,
+``assert_noop`` (error and unchanged storage root), ``assert_last_event``, escrow invariants, the
+unbonding timeline, and the spec (``chain/pallets/billing.md``) against the declarations."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sr25519
+
+from conftest import DictState
+from phala_agents.chain import DevRuntime, StorageOverlay
+from phala_agents.chain.frame import Call, Origin, Pallet, StorageMap, Twox64Concat
+from phala_agents.chain.pallets.balances import Balances
+from phala_agents.chain.pallets.billing import (
+    SETTLE_ERRORS,
+    Billing,
+    BillingConfig,
+    BillingWeights,
+    CallAuthorization,
+    authorization_message,
+    receipt_id,
+)
+from phala_agents.chain.pallets.system import System
+from phala_agents.errors import DispatchError, ModuleError
+from phala_agents.scale import U32, U64, AccountId, Struct, blake2_128_concat, field, storage_prefix
+
+try:
+    from phala_agents.chain.trie import trie_root
+except ImportError:  # pragma: no cover - the trie lands separately
+    trie_root = None
+
+ED = 10**9
+UNIT = 10**12
+SPEC = Path(__file__).resolve().parents[3] / "chain" / "pallets" / "billing.md"
+
+
+def keypair(name: str) -> tuple[bytes, bytes]:
+    return sr25519.pair_from_seed(name.encode().ljust(32, b"\0"))  # type: ignore[no-any-return]
+
+
+CALLER_KP, OTHER_KP = keypair("caller"), keypair("other")
+CALLER, OTHER = CALLER_KP[0], OTHER_KP[0]
+WORKER, OWNER = bytes([0xAA]) * 32, bytes([0xBB]) * 32
+NOBODY = bytes([0xCC]) * 32  # never endowed
+AGENT, AGENT_VERSION = 7, 3
+GENESIS = bytes([0x45]) * 32  # frame_system's BlockHash(0) before block 1 writes the real one
+
+
+class FakeRegistry(Pallet, name="AgentRegistry"):
+    """Just the part of AgentRegistry that Billing reads: ``Agents`` with ``owner`` and ``version``."""
+
+    agents = StorageMap(
+        "Agents",
+        Twox64Concat,
+        U64,
+        Struct("fake::AgentInfo", [field("owner", AccountId), field("version", U32)]),
+    )
+
+    def genesis(self, config: object) -> None:
+        del config
+        self.agents.insert(AGENT, {"owner": OWNER, "version": AGENT_VERSION})
+        self.agents.insert(AGENT + 1, {"owner": NOBODY, "version": 1})
+
+
+class BillingTestRuntime(DevRuntime):
+    PALLETS = tuple(p for p in DevRuntime.PALLETS if p[0] not in ("AgentRegistry", "Billing"))
+
+
+class MockExt:
+    """``new_test_ext()``: a runtime over an in-memory genesis state."""
+
+    def __init__(self, balances: list[tuple[bytes, int]], config: BillingConfig) -> None:
+        genesis = {"Balances": {"balances": balances}, "Sudo": {"key": WORKER}}
+        self.rt = BillingTestRuntime(
+            extra_pallets=[(10, FakeRegistry, None), (12, Billing, config)], genesis_config=genesis
+        )
+        self.base = self.rt.genesis_storage()
+        self.overlay = StorageOverlay(DictState(self.base))
+        self.rt.ext.overlay = self.overlay
+        self.rt.ext.events = []
+        self.billing = self.rt.pallet(Billing)
+        self.balances = self.rt.pallet(Balances)
+
+    def state(self) -> dict[bytes, bytes]:
+        out = dict(self.base)
+        for k, v in self.overlay.changes().items():
+            if v is None:
+                out.pop(k, None)
+            else:
+                out[k] = v
+        return out
+
+    def root(self) -> bytes | dict[bytes, bytes]:
+        state = self.state()
+        return trie_root(state) if trie_root is not None else state
+
+    def set_block_number(self, n: int) -> None:
+        self.rt.pallet(System).number.put(n)
+        self.rt.ext.phase = b"\x00\x00\x00\x00\x00"
+
+    def dispatch(self, name: str, origin: Origin, **args: object) -> None:
+        outcome = self.rt.dispatch(Call(pallet="Billing", name=name, args=args), origin)
+        if not outcome.ok:
+            assert outcome.error is not None
+            raise outcome.error
+
+    def events(self, pallet: str = "Billing") -> list[tuple[str, object]]:
+        return [(e["event"], e["attributes"]) for e in self.rt.decoded_events() if e["pallet"] == pallet]  # type: ignore[misc]
+
+    def last_event(self) -> tuple[str, str, object]:
+        e = self.rt.decoded_events()[-1]
+        return e["pallet"], e["event"], e["attributes"]  # type: ignore[return-value]
+
+    def free(self, who: bytes) -> int:
+        return self.balances.free_balance(who)
+
+    def reserved(self, who: bytes) -> int:
+        return self.balances.reserved_balance(who)
+
+
+@contextmanager
+def new_test_ext(config: BillingConfig | None = None) -> Iterator[MockExt]:
+    balances = [(CALLER, 1000 * UNIT), (OTHER, 1000 * UNIT), (WORKER, 10 * UNIT), (OWNER, 10 * UNIT)]
+    ext = MockExt(balances, config or BillingConfig())
+    ext.set_block_number(1)
+    yield ext
+
+
+def assert_ok(ext: MockExt, name: str, origin: Origin, **args: object) -> None:
+    ext.dispatch(name, origin, **args)
+
+
+def assert_noop(ext: MockExt, expected: str, name: str, origin: Origin, **args: object) -> None:
+    """The call fails with ``expected`` ("Billing::Error" or "BadOrigin") and changes nothing."""
+    before = ext.root()
+    events_before = len(ext.rt.ext.events)
+    with pytest.raises(DispatchError) as exc:
+        ext.dispatch(name, origin, **args)
+    got = (
+        f"{exc.value.pallet}::{exc.value.name}"
+        if isinstance(exc.value, ModuleError)
+        else type(exc.value).__name__
+    )
+    assert got == expected
+    assert ext.root() == before
+    assert len(ext.rt.ext.events) == events_before
+
+
+def assert_last_event(ext: MockExt, pallet: str, event: str, attrs: object) -> None:
+    assert ext.last_event() == (pallet, event, attrs)
+
+
+def signed(who: bytes) -> Origin:
+    return Origin.signed(who)
+
+
+# --- receipts -------------------------------------------------------------------------------------
+
+
+@dataclass
+class R:
+    """A receipt under construction; ``build`` signs it with ``signer`` (the caller by default)."""
+
+    nonce: int
+    charge: int = 10 * UNIT
+    max_charge: int = 20 * UNIT
+    caller: tuple[bytes, bytes] = CALLER_KP
+    signer: tuple[bytes, bytes] | None = None
+    worker: bytes = WORKER
+    agent_id: int = AGENT
+    agent_version: int = AGENT_VERSION
+    genesis: bytes = GENESIS
+    expires_at_block: int = 50
+    children: int = 0
+
+    def auth(self) -> dict[str, object]:
+        return {
+            "genesis": self.genesis,
+            "agent_id": self.agent_id,
+            "agent_version": self.agent_version,
+            "worker": self.worker,
+            "caller": self.caller[0],
+            "nonce": self.nonce,
+            "max_charge": self.max_charge,
+            "expires_at_block": self.expires_at_block,
+            "request_hash": bytes([1]) * 32,
+            "parent": None,
+        }
+
+    def build(self) -> dict[str, object]:
+        auth = self.auth()
+        pub, secret = self.signer or self.caller
+        sig = sr25519.sign((pub, secret), authorization_message(CallAuthorization.encode(auth)))
+        return {
+            "authorization": auth,
+            "caller_signature": sig,
+            "usage": {"input_tokens": 100, "output_tokens": 200, "estimated": False},
+            "charge": self.charge,
+            "response_hash": bytes([2]) * 32,
+            "children": [bytes([3]) * 32] * self.children,
+        }
+
+    def id(self) -> bytes:
+        return receipt_id(CallAuthorization.encode(self.auth()))
+
+
+# --- deposit / withdraw ---------------------------------------------------------------------------
+
+
+def test_deposit_reserves_and_emits() -> None:
+    with new_test_ext() as ext:
+        free = ext.free(CALLER)
+        assert_ok(ext, "deposit", signed(CALLER), amount=100 * UNIT)
+        assert_last_event(ext, "Billing", "Deposited", {"who": CALLER, "amount": 100 * UNIT})
+        assert ext.free(CALLER) == free - 100 * UNIT
+        assert ext.reserved(CALLER) == 100 * UNIT
+        assert ext.billing.escrow.get(CALLER) == {"balance": 100 * UNIT, "unbonding": 0, "unlock_at": None}
+        assert_ok(ext, "deposit", signed(CALLER), amount=5)
+        assert ext.billing.escrow_of(CALLER) == (100 * UNIT + 5, 0)
+        assert ext.billing.total_escrow.get() == 100 * UNIT + 5
+
+
+def test_call_errors_are_noops() -> None:
+    with new_test_ext() as ext:
+        assert_noop(ext, "BadOrigin", "deposit", Origin.root(), amount=1)
+        assert_noop(ext, "Billing::ZeroAmount", "deposit", signed(CALLER), amount=0)
+        assert_noop(ext, "Billing::InsufficientBalance", "deposit", signed(CALLER), amount=2000 * UNIT)
+        assert_noop(ext, "Billing::InsufficientBalance", "deposit", signed(NOBODY), amount=1)
+        assert_noop(ext, "Billing::NoEscrow", "request_withdraw", signed(CALLER), amount=1)
+        assert_noop(ext, "Billing::NoEscrow", "withdraw", signed(CALLER))
+        assert_ok(ext, "deposit", signed(CALLER), amount=10 * UNIT)
+        assert_noop(ext, "BadOrigin", "request_withdraw", Origin.none(), amount=1)
+        assert_noop(ext, "Billing::ZeroAmount", "request_withdraw", signed(CALLER), amount=0)
+        assert_noop(ext, "Billing::InsufficientEscrow", "request_withdraw", signed(CALLER), amount=11 * UNIT)
+        assert_noop(ext, "Billing::NothingUnbonding", "withdraw", signed(CALLER))
+        assert_noop(ext, "BadOrigin", "settle", Origin.root(), receipts=[R(nonce=1).build()])
+        assert_noop(ext, "Billing::EmptyBatch", "settle", signed(WORKER), receipts=[])
+
+
+def test_too_many_receipts_is_a_noop() -> None:
+    with new_test_ext(BillingConfig(max_receipts_per_settle=3)) as ext:
+        receipts = [R(nonce=n).build() for n in range(4)]
+        assert_noop(ext, "Billing::TooManyReceipts", "settle", signed(WORKER), receipts=receipts)
+
+
+def test_unbonding_timeline() -> None:
+    with new_test_ext() as ext:
+        free = ext.free(CALLER)
+        assert_ok(ext, "deposit", signed(CALLER), amount=100 * UNIT)
+        ext.set_block_number(5)
+        assert_ok(ext, "request_withdraw", signed(CALLER), amount=30 * UNIT)
+        assert_last_event(
+            ext, "Billing", "WithdrawRequested", {"who": CALLER, "amount": 30 * UNIT, "unlock_at": 15}
+        )
+        assert ext.billing.escrow.get(CALLER) == {
+            "balance": 70 * UNIT,
+            "unbonding": 30 * UNIT,
+            "unlock_at": 15,
+        }
+        ext.set_block_number(14)
+        assert_noop(ext, "Billing::StillUnbonding", "withdraw", signed(CALLER))
+        # A new request restarts the timer for the whole unbonding amount.
+        assert_ok(ext, "request_withdraw", signed(CALLER), amount=10 * UNIT)
+        ext.set_block_number(23)
+        assert_noop(ext, "Billing::StillUnbonding", "withdraw", signed(CALLER))
+        ext.set_block_number(24)
+        assert_ok(ext, "withdraw", signed(CALLER))
+        assert_last_event(ext, "Billing", "Withdrawn", {"who": CALLER, "amount": 40 * UNIT})
+        assert ext.billing.escrow.get(CALLER) == {"balance": 60 * UNIT, "unbonding": 0, "unlock_at": None}
+        assert ext.free(CALLER) == free - 60 * UNIT
+        assert ext.reserved(CALLER) == 60 * UNIT
+        assert_ok(ext, "request_withdraw", signed(CALLER), amount=60 * UNIT)
+        ext.set_block_number(34)
+        assert_ok(ext, "withdraw", signed(CALLER))
+        assert ext.billing.escrow.get(CALLER) is None  # nothing left: the entry is removed
+        assert ext.free(CALLER) == free
+        assert ext.reserved(CALLER) == 0
+        assert ext.billing.total_escrow.get() == 0
+
+
+# --- settle ---------------------------------------------------------------------------------------
+
+
+def test_settle_pays_owner_and_worker() -> None:
+    with new_test_ext() as ext:
+        assert_ok(ext, "deposit", signed(CALLER), amount=100 * UNIT)
+        owner0, worker0, caller0 = ext.free(OWNER), ext.free(WORKER), ext.free(CALLER)
+        r = R(nonce=1, charge=10 * UNIT)
+        assert_ok(ext, "settle", signed(WORKER), receipts=[r.build()])
+        assert ext.events()[-2:] == [
+            (
+                "Settled",
+                {
+                    "receipt_id": r.id(),
+                    "caller": CALLER,
+                    "agent_id": AGENT,
+                    "charge": 10 * UNIT,
+                    "worker": WORKER,
+                },
+            ),
+            ("BatchSettled", {"worker": WORKER, "settled": 1, "failed": 0, "already": 0}),
+        ]
+        assert ext.free(WORKER) == worker0 + 1 * UNIT  # WorkerShare 100 per mille
+        assert ext.free(OWNER) == owner0 + 9 * UNIT
+        assert ext.free(CALLER) == caller0
+        assert ext.reserved(CALLER) == 90 * UNIT
+        assert ext.billing.escrow_of(CALLER) == (90 * UNIT, 0)
+        assert ext.billing.used_nonces.contains(CALLER, 1)
+        assert ext.billing.settled.get(r.id()) == 1
+
+
+def test_worker_share_rounds_down_and_zero_charge_settles() -> None:
+    with new_test_ext(BillingConfig(worker_share_per_mille=333)) as ext:
+        assert_ok(ext, "deposit", signed(CALLER), amount=100 * UNIT)
+        owner0, worker0 = ext.free(OWNER), ext.free(WORKER)
+        assert_ok(
+            ext,
+            "settle",
+            signed(WORKER),
+            receipts=[R(nonce=1, charge=1000).build(), R(nonce=2, charge=0).build()],
+        )
+        assert ext.free(WORKER) - worker0 == 333
+        assert ext.free(OWNER) - owner0 == 667
+        assert ext.billing.used_nonces.contains(CALLER, 2)
+        assert ext.events()[-1] == (
+            "BatchSettled",
+            {"worker": WORKER, "settled": 2, "failed": 0, "already": 0},
+        )
+
+
+BAD_RECEIPTS: list[tuple[str, R]] = [
+    ("WrongWorker", R(nonce=1, worker=OWNER)),
+    ("TooManyChildren", R(nonce=1, children=17)),
+    ("WrongGenesis", R(nonce=1, genesis=bytes(32))),
+    ("Expired", R(nonce=1, expires_at_block=0)),  # settled at block 101 > 0 + grace 100
+    ("ChargeExceedsMax", R(nonce=1, charge=20 * UNIT + 1)),
+    ("UnknownAgent", R(nonce=1, agent_id=99)),
+    ("UnknownAgentVersion", R(nonce=1, agent_version=0)),
+    ("UnknownAgentVersion", R(nonce=1, agent_version=AGENT_VERSION + 1)),
+    ("BadSignature", R(nonce=1, signer=OTHER_KP)),
+    ("InsufficientEscrow", R(nonce=1, charge=15 * UNIT)),
+    ("InsufficientEscrow", R(nonce=1, caller=OTHER_KP)),  # no escrow at all
+    (
+        "PayoutFailed",
+        R(nonce=1, agent_id=AGENT + 1, agent_version=1, charge=ED // 2, max_charge=ED),
+    ),  # owner has no account
+]
+
+
+@pytest.mark.parametrize(
+    ("reason", "receipt"), BAD_RECEIPTS, ids=[f"{r}-{i}" for i, (r, _) in enumerate(BAD_RECEIPTS)]
+)
+def test_a_bad_receipt_fails_alone_and_writes_nothing(reason: str, receipt: R) -> None:
+    with new_test_ext() as ext:
+        assert_ok(ext, "deposit", signed(CALLER), amount=10 * UNIT)
+        ext.set_block_number(101)
+        before = ext.root()
+        assert_ok(ext, "settle", signed(WORKER), receipts=[receipt.build()])
+        assert ext.events()[-2:] == [
+            ("SettlementFailed", {"receipt_id": receipt.id(), "reason": (reason, None)}),
+            ("BatchSettled", {"worker": WORKER, "settled": 0, "failed": 1, "already": 0}),
+        ]
+        assert ext.root() == before  # events live in memory until finalize: the state is untouched
+        assert not ext.billing.settled.contains(receipt.id())
+        assert [e for e in ext.rt.decoded_events() if e["pallet"] == "Balances"][-1]["event"] == "Reserved"
+
+
+def test_every_settle_error_has_a_test() -> None:
+    assert {reason for reason, _ in BAD_RECEIPTS} | {"NonceUsed"} == set(SETTLE_ERRORS)
+
+
+def test_nonce_reuse_with_another_authorization_fails() -> None:
+    with new_test_ext() as ext:
+        assert_ok(ext, "deposit", signed(CALLER), amount=100 * UNIT)
+        first, second = R(nonce=5, charge=UNIT), R(nonce=5, charge=UNIT, max_charge=30 * UNIT)
+        assert first.id() != second.id()
+        assert_ok(ext, "settle", signed(WORKER), receipts=[first.build(), second.build()])
+        assert ext.events()[-2:] == [
+            ("SettlementFailed", {"receipt_id": second.id(), "reason": ("NonceUsed", None)}),
+            ("BatchSettled", {"worker": WORKER, "settled": 1, "failed": 1, "already": 0}),
+        ]
+        assert ext.billing.escrow_of(CALLER) == (99 * UNIT, 0)
+
+
+def test_mixed_batch_good_receipts_settle_bad_ones_fail() -> None:
+    with new_test_ext() as ext:
+        assert_ok(ext, "deposit", signed(CALLER), amount=25 * UNIT)
+        batch = [
+            R(nonce=1),
+            R(nonce=2, signer=OTHER_KP),
+            R(nonce=3),
+            R(nonce=4),  # 30 UNIT asked, 5 left: fails
+            R(nonce=5, charge=5 * UNIT),
+        ]
+        assert_ok(ext, "settle", signed(WORKER), receipts=[r.build() for r in batch])
+        reasons = [
+            (name, attrs["reason"][0] if name == "SettlementFailed" else None)  # type: ignore[index]
+            for name, attrs in ext.events()
+            if name in ("Settled", "SettlementFailed")
+        ]
+        assert reasons == [
+            ("Settled", None),
+            ("SettlementFailed", "BadSignature"),
+            ("Settled", None),
+            ("SettlementFailed", "InsufficientEscrow"),
+            ("Settled", None),
+        ]
+        assert ext.billing.escrow_of(CALLER) == (0, 0)
+        assert ext.billing.escrow.get(CALLER) is None
+        assert ext.reserved(CALLER) == 0
+
+
+def test_double_settle_changes_nothing() -> None:
+    with new_test_ext() as ext:
+        assert_ok(ext, "deposit", signed(CALLER), amount=100 * UNIT)
+        receipts = [R(nonce=n).build() for n in range(3)]
+        assert_ok(ext, "settle", signed(WORKER), receipts=receipts)
+        before = ext.root()
+        assert_ok(ext, "settle", signed(WORKER), receipts=receipts)
+        assert ext.root() == before
+        assert ext.events()[-1] == (
+            "BatchSettled",
+            {"worker": WORKER, "settled": 0, "failed": 0, "already": 3},
+        )
+        assert [n for n, _ in ext.events()[-4:-1]] == ["AlreadySettled"] * 3
+        # Same authorization, another charge: the same receipt id, still already settled.
+        twin = R(nonce=0, charge=1)
+        assert_ok(ext, "settle", signed(WORKER), receipts=[twin.build()])
+        assert ext.root() == before
+        assert ext.events()[-2] == ("AlreadySettled", {"receipt_id": twin.id()})
+
+
+def test_settle_takes_balance_then_unbonding_until_withdrawn() -> None:
+    with new_test_ext() as ext:
+        assert_ok(ext, "deposit", signed(CALLER), amount=30 * UNIT)
+        assert_ok(ext, "request_withdraw", signed(CALLER), amount=20 * UNIT)
+        assert_ok(ext, "settle", signed(WORKER), receipts=[R(nonce=1, charge=15 * UNIT).build()])
+        assert ext.billing.escrow.get(CALLER) == {"balance": 0, "unbonding": 15 * UNIT, "unlock_at": 11}
+        ext.set_block_number(11)
+        assert_ok(ext, "withdraw", signed(CALLER))
+        assert ext.billing.escrow.get(CALLER) is None
+        assert_ok(ext, "settle", signed(WORKER), receipts=[R(nonce=2, charge=1).build()])
+        assert ext.events()[-2][1]["reason"] == ("InsufficientEscrow", None)  # type: ignore[index]
+
+
+def test_expiry_grace_boundary() -> None:
+    with new_test_ext() as ext:
+        assert_ok(ext, "deposit", signed(CALLER), amount=100 * UNIT)
+        ext.set_block_number(150)  # expires_at_block 50 + grace 100: still settles
+        assert_ok(ext, "settle", signed(WORKER), receipts=[R(nonce=1).build()])
+        ext.set_block_number(151)
+        assert_ok(ext, "settle", signed(WORKER), receipts=[R(nonce=2).build()])
+        assert [n for n, _ in ext.events() if n in ("Settled", "SettlementFailed")] == [
+            "Settled",
+            "SettlementFailed",
+        ]
+
+
+def test_settle_weight_is_linear_in_the_batch() -> None:
+    with new_test_ext() as ext:
+        weights = []
+        for n in (1, 2, 10, 1000):
+            info = ext.rt.call_info(Call(pallet="Billing", name="settle", args={"receipts": [{}] * n}))
+            weights.append(info.weight)
+            assert info.weight == BillingWeights.settle(n)
+        per = weights[1].ref_time - weights[0].ref_time
+        assert per == BillingWeights.settle_per_receipt.ref_time
+        assert weights[3].ref_time == weights[0].ref_time + 999 * per
+        assert weights[3].ref_time < ext.rt.system_config.max_extrinsic.ref_time
+
+
+def test_golden_storage_keys() -> None:
+    with new_test_ext() as ext:
+        assert_ok(ext, "deposit", signed(CALLER), amount=UNIT)
+        key = storage_prefix("Billing", "Escrow") + blake2_128_concat(CALLER)
+        assert ext.billing.escrow.key(CALLER) == key
+        assert key in ext.state()
+        assert storage_prefix("Billing", "TotalEscrow") in ext.state()
+        assert ext.billing.settled.key(bytes(32)) == storage_prefix("Billing", "Settled") + bytes(32)
+
+
+def test_escrow_invariants_on_random_operations() -> None:
+    rng = random.Random(4321)
+    with new_test_ext(BillingConfig(unbonding_period=3)) as ext:
+        callers = [CALLER_KP, OTHER_KP]
+        deposited = withdrawn = paid = 0
+        nonce = 0
+        issued: list[R] = []
+        for block in range(2, 120):
+            ext.set_block_number(block)
+            kp = rng.choice(callers)
+            who = kp[0]
+            op = rng.random()
+            before = ext.billing.total_escrow.get()
+            if op < 0.25:
+                amount = rng.randrange(0, 50 * UNIT)
+                with suppress(DispatchError):
+                    ext.dispatch("deposit", signed(who), amount=amount)
+                    deposited += amount
+            elif op < 0.4:
+                with suppress(DispatchError):
+                    ext.dispatch("request_withdraw", signed(who), amount=rng.randrange(0, 30 * UNIT))
+            elif op < 0.5:
+                with suppress(DispatchError):
+                    ext.dispatch("withdraw", signed(who))
+                    withdrawn += before - ext.billing.total_escrow.get()
+            else:
+                batch = []
+                for _ in range(rng.randrange(1, 6)):
+                    if issued and rng.random() < 0.2:
+                        batch.append(rng.choice(issued))  # replay
+                        continue
+                    nonce += 1
+                    mx = rng.randrange(0, 20 * UNIT)
+                    r = R(
+                        nonce=nonce,
+                        caller=kp,
+                        max_charge=mx,
+                        charge=rng.choice([mx, mx // 2, mx + 1]),
+                        expires_at_block=block + 5,
+                    )
+                    issued.append(r)
+                    batch.append(r)
+                ext.dispatch("settle", signed(WORKER), receipts=[r.build() for r in batch])
+                settled = {
+                    attrs["receipt_id"]: attrs["charge"]  # type: ignore[index]
+                    for name, attrs in ext.events()[-2 * len(batch) - 1 :]
+                    if name == "Settled"
+                }
+                for r in batch:
+                    if r.id() in settled:
+                        assert settled[r.id()] == r.charge <= r.max_charge
+                paid += before - ext.billing.total_escrow.get()
+            total = 0
+            for who_, info in ext.billing.escrow.iter():
+                total += info["balance"] + info["unbonding"]  # type: ignore[operator]
+                assert ext.reserved(who_) >= info["balance"] + info["unbonding"]  # type: ignore[operator]
+            assert total == ext.billing.total_escrow.get()
+            assert deposited == total + withdrawn + paid
+        settled_ids = [r.id() for r in issued if ext.billing.settled.contains(r.id())]
+        assert len(settled_ids) == len(set(settled_ids)) > 0
+
+
+# --- the spec agrees with the declarations --------------------------------------------------------
+
+
+def _spec_table(section: str) -> list[list[str]]:
+    text = SPEC.read_text()
+    body = text.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in body.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
+    return [[c.strip().strip("`") for c in row.strip("|").split("|")] for row in rows[1:]]
+
+
+def test_spec_matches_the_pallet() -> None:
+    text = SPEC.read_text()
+    storage = {row[0]: row for row in _spec_table("Storage")}
+    assert set(storage) == {s.name for s in Billing.STORAGE}
+    for item in Billing.STORAGE:
+        hashers = storage[item.name][2]
+        for attr in ("hasher", "hasher1", "hasher2"):
+            h = getattr(item, attr, None)
+            if h is not None:
+                assert h.name in hashers, (item.name, h.name)
+    calls = {int(row[0]): row[1] for row in _spec_table("Calls (origin: signed; indices never change)")}
+    assert calls == {c.index: c.name for c in Billing.CALLS}
+    for c in Billing.CALLS:
+        if c.name != "settle":
+            row = next(
+                r for r in _spec_table("Calls (origin: signed; indices never change)") if r[1] == c.name
+            )
+            assert int(row[3].replace("_", "")) == BillingWeights.__dict__[c.name].ref_time
+    errors = re.findall(r"`(\w+)`", text.split("## Errors", 1)[1].split("\n## ", 1)[0])
+    assert errors == [e.name for e in Billing.ERRORS]
+    events = re.findall(r"`(\w+) \{", text.split("## Events", 1)[1].split("\n## ", 1)[0])
+    assert events == [e.name for e in Billing.EVENTS]
+    reasons = re.findall(r"(\w+)", text.split("SettleError       enum {", 1)[1].split("}", 1)[0])
+    assert tuple(reasons) == SETTLE_ERRORS
+    constants = {row[0]: int(row[2].split()[0].replace("_", "")) for row in _spec_table("Constants")}
+    cfg = BillingConfig()
+    values = {c.name: c.get(cfg) for c in Billing.CONSTANTS}
+    assert constants == values
+    assert "20_000_000 + 400_000_000 per receipt" in text
+    assert BillingWeights.settle(1).ref_time == 20_000_000 + 400_000_000
