@@ -11,14 +11,17 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from phala_agents import __version__
 from phala_agents.cli import _output
 from phala_agents.cli._common import handle_errors
-from phala_agents.client import ChainClient
-from phala_agents.node import NodeConfig, NodeThread
+
+if TYPE_CHECKING:
+    from phala_agents.client import ChainClient
+    from phala_agents.node import NodeThread
 
 DEV_ACCOUNTS = ("Alice", "Bob", "Charlie", "Dave", "Eve", "Ferdie")
 TRANSFER_AMOUNT_UNITS = 12
@@ -126,6 +129,10 @@ def register(app: typer.Typer) -> None:
 
 @handle_errors
 def demo() -> None:
+    # Imported here so that other commands do not pay for the node and client imports.
+    from phala_agents.client import ChainClient
+    from phala_agents.node import NodeConfig, NodeThread
+
     base = Path(tempfile.mkdtemp(prefix="phala-demo-"))
     try:
         with NodeThread(NodeConfig(base_path=base, rpc_port=0, node_version=__version__)) as node:
