@@ -359,7 +359,6 @@ def _not_revoked(crl: x509.CertificateRevocationList, cert: x509.Certificate, wh
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Roots:
     certs: tuple[x509.Certificate, ...]
-    ders: frozenset[bytes]
     fingerprint: bytes
     preverified: frozenset[bytes]
 
@@ -382,7 +381,6 @@ def _roots(trusted: tuple[bytes, ...]) -> _Roots:
     intel = intel_sgx_root_ca_der()
     roots = _Roots(
         certs=tuple(certs),
-        ders=frozenset(key),
         fingerprint=fp,
         preverified=PREVERIFIED_INTEL_CERTS if key[0] == intel else frozenset(),
     )
@@ -410,7 +408,7 @@ def _signing_chain(
     if len(certs) < 2:
         raise VerificationError(f"{what} issuer chain has {len(certs)} certificates. Expect 2 (signer, root)")
     signer, chain_root = certs[0], certs[-1]
-    if chain_root.public_bytes(_DER) not in roots.ders:
+    if chain_root not in roots.certs:  # Certificate equality compares the DER
         raise VerificationError(f"{what} issuer chain does not end in a trusted root")
     _issued_by(
         signer,
@@ -490,10 +488,9 @@ def _build_pck_state(pem: bytes, state: _CollateralState | None, roots: _Roots) 
             f"PCK certificate chain has {len(certs)} certificates. Expect 3 (PCK, PCK CA, root)"
         )
     leaf, ca, chain_root = certs
-    if chain_root.public_bytes(_DER) not in roots.ders:
+    root = next((r for r in roots.certs if r == chain_root), None)  # equality compares the DER
+    if root is None:
         raise VerificationError("PCK certificate chain does not end in a trusted root")
-    root_der = chain_root.public_bytes(_DER)
-    root = next(r for r in roots.certs if r.public_bytes(_DER) == root_der)
     if not _issued_by(
         ca, root, "PCK CA certificate", roots.preverified if root is roots.certs[0] else frozenset()
     ):
