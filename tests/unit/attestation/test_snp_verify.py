@@ -418,3 +418,21 @@ def test_mutated_reports_only_raise_attestation_errors(flips: list[tuple[int, in
         return
     with pytest.raises((ReportFormatError, VerificationError)):
         verify_report(bytes(raw), VerifyOptions(clock=FixedClock(V5.at)), endorsement=V5.cert)
+
+
+def test_cached_chain_does_not_outlive_its_crl(snp_sim: SimulatedSnp) -> None:
+    cache = ChainCache()
+    crl = _crl(snp_sim, [], next_update=SIM_NOW + dt.timedelta(hours=1))
+    ok = VerifyOptions(roots=snp_sim.roots(), clock=FixedClock(SIM_NOW), cache=cache, crl=crl)
+    verify_report(snp_sim.report(), ok, endorsement=snp_sim.endorsement())
+    later = dataclasses.replace(ok, clock=FixedClock(SIM_NOW + dt.timedelta(hours=2)))
+    with pytest.raises(VerificationError, match="CRL is stale"):
+        verify_report(snp_sim.report(), later, endorsement=snp_sim.endorsement())
+
+
+def test_crl_from_the_future(snp_sim: SimulatedSnp) -> None:
+    crl = snp_sim.crl(
+        [], this_update=SIM_NOW + dt.timedelta(days=1), next_update=SIM_NOW + dt.timedelta(days=2)
+    )
+    with pytest.raises(VerificationError, match="CRL is not yet valid"):
+        verify_report(snp_sim.report(), _sim_opts(snp_sim, crl=crl), endorsement=snp_sim.endorsement())

@@ -313,7 +313,8 @@ def _check_crl(
     ark: x509.Certificate,
     checked: list[tuple[str, x509.Certificate]],
     now: dt.datetime,
-) -> None:
+) -> tuple[dt.datetime, dt.datetime | None]:
+    """Check the CRL and return its (thisUpdate, nextUpdate): a cached verdict must not outlive it."""
     crl = _load_crl(crl_bytes)
     if crl.issuer != ark.subject:
         raise VerificationError(
@@ -326,6 +327,10 @@ def _check_crl(
         key.verify(crl.signature, crl.tbs_certlist_bytes, PSS_SHA384, hashes.SHA384())
     except InvalidSignature:
         raise VerificationError("CRL: RSA-PSS signature by the ARK does not verify") from None
+    if now < crl.last_update_utc:
+        raise VerificationError(
+            f"CRL is not yet valid: this update {crl.last_update_utc.isoformat()}, now {now.isoformat()}"
+        )
     if crl.next_update_utc is not None and now > crl.next_update_utc:
         raise VerificationError(
             f"CRL is stale: next update {crl.next_update_utc.isoformat()}, now {now.isoformat()}"
@@ -338,6 +343,7 @@ def _check_crl(
                 f"{what} certificate (serial {serial:x}) is revoked since "
                 f"{revoked.revocation_date_utc.isoformat()}"
             )
+    return crl.last_update_utc, crl.next_update_utc
 
 
 def _intermediate(
@@ -398,11 +404,16 @@ def _verify_chain(
     _check_pss_signed(inter, ark, f"{inter_what} by ARK")
     _check_pss_signed(endorsement.cert, inter, f"{leaf_what} by {inter_what}")
     _check_times(certs, now)
+    not_before, not_after = _window(certs)
     if crl_bytes is not None:
-        _check_crl(crl_bytes, ark, [(inter_what, inter), (leaf_what, endorsement.cert)], now)
+        this_update, next_update = _check_crl(
+            crl_bytes, ark, [(inter_what, inter), (leaf_what, endorsement.cert)], now
+        )
+        not_before = max(not_before, this_update)
+        not_after = min(not_after, next_update) if next_update is not None else not_after
     with options.cache._lock:
         options.cache._bound()
-        options.cache.chains[key] = _window(certs)
+        options.cache.chains[key] = (not_before, not_after)
     return fingerprints
 
 
