@@ -302,20 +302,35 @@ def test_invalid_status_ends_the_watch(backend: tuple[str, str], api: ChainClien
     bob = api.keypair("//Bob")
     api.rpc("dev_setBlockBuildMode", ["Manual"])
     other = ChainClient.connect(backend[1], timeout=30)
-    timer = threading.Timer(1.0, lambda: other.rpc("dev_newBlock", [{"count": 1}]))
+    twin_hex: list[str] = []
+
+    def build_once_twin_is_pooled() -> None:
+        # Build the block only when both are in the pool, so the twin is rejected by the pool
+        # while we watch it (not at submission, which would be a 1010 answer instead).
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            pending = other.rpc("author_pendingExtrinsics")
+            if twin_hex and isinstance(pending, list) and twin_hex[0] in pending:
+                break
+            time.sleep(0.05)
+        other.rpc("dev_newBlock", [{"count": 1}])
+
+    builder = threading.Thread(target=build_once_twin_is_pooled)
     try:
         first = api.tx.Balances.transfer_keep_alive(dest=_fresh_account(), value=10**12).sign(bob)
         api.send(first)
         twin = api.tx.Balances.transfer_keep_alive(dest=_fresh_account(), value=2 * 10**12).sign(
             bob, nonce=first.nonce
         )
-        timer.start()
+        twin_hex.append(twin.hex)
+        builder.start()
         with pytest.raises(TransactionRejected) as caught:
-            api.submit(twin, timeout=30)
+            api.submit(twin, timeout=60)
         assert caught.value.status == "invalid"
         assert caught.value.extrinsic_hash == twin.hash
     finally:
-        timer.join()
+        if builder.ident is not None:  # started
+            builder.join()
         other.close()
         api.rpc("dev_setBlockBuildMode", ["Instant"])
     assert api.balance(bob).nonce == first.nonce + 1
