@@ -362,9 +362,10 @@ class Vec(Codec[list[T]]):
 
     def decode(self, data: bytes, offset: int = 0) -> tuple[list[T], int]:
         length, pos = _read_len(data, offset, self.type_name)
-        # Every element takes at least one byte except zero-sized ones; bound before looping.
-        if length > len(data) - pos and not isinstance(self.inner, Tuple):
-            raise decode_error(offset, self.type_name, f"length {length}", f"at most {len(data) - pos}")
+        # Every element takes at least one byte, except the unit type: bound before looping.
+        limit = 65_536 if isinstance(self.inner, Tuple) and not self.inner.items else len(data) - pos
+        if length > limit:
+            raise decode_error(offset, self.type_name, f"length {length}", f"at most {limit}")
         dec = self.inner.decode
         out: list[T] = []
         append = out.append

@@ -161,3 +161,13 @@ def test_random_extrinsic_bytes_give_an_extrinsic_or_decode_error(data: bytes) -
         _RT.decode_extrinsic(encode_len(len(data)) + data)
     with contextlib.suppress(DecodeError):
         _RT.decode_extrinsic(data)
+
+
+def test_deeply_nested_calls_and_unit_vectors_are_bounded() -> None:
+    body = bytes([4, 0]) * 300 + bytes([0, 0, 0])  # sudo(sudo(...remark))
+    xt = bytes([4]) + body
+    with pytest.raises(DecodeError, match="nesting deeper than 256"):
+        _RT.decode_extrinsic(encode_len(len(xt)) + xt)
+    with pytest.raises(DecodeError):
+        Vec(Tuple()).decode_all(encode_len(2**30))
+    assert Vec(Tuple()).decode_all(encode_len(3)) == [(), (), ()]

@@ -8,6 +8,7 @@ metadata V14 from the declarations.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar, cast
@@ -50,6 +51,10 @@ from phala_agents.scale._metadata import (
 )
 
 P = TypeVar("P", bound=Pallet)
+# sp-runtime decodes extrinsics with a depth limit (MAX_EXTRINSIC_DEPTH = 256) so nested calls
+# (sudo(sudo(...))) cannot exhaust the stack; we count RuntimeCall nesting per thread.
+MAX_CALL_DEPTH = 256
+_DEPTH = threading.local()
 _log = structlog.get_logger()
 
 
@@ -130,8 +135,17 @@ class RuntimeCallCodec(Codec[Call]):
         cdef, pairs = found
         pos = offset + 2
         args: dict[str, object] = {}
-        for n, c in pairs:
-            args[n], pos = c.decode(data, pos)
+        depth = _DEPTH.__dict__.get("n", 0)
+        if depth >= MAX_CALL_DEPTH:
+            raise decode_error(
+                offset, "RuntimeCall", f"nesting deeper than {MAX_CALL_DEPTH}", "a shallower call"
+            )
+        _DEPTH.n = depth + 1
+        try:
+            for n, c in pairs:
+                args[n], pos = c.decode(data, pos)
+        finally:
+            _DEPTH.n = depth
         return Call(pallet=pallet, name=cdef.name, args=args, pallet_index=pidx, call_index=cidx), pos
 
     def type_spec(self, reg: TypeRegistry) -> tuple:  # type: ignore[type-arg]
