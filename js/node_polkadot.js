@@ -78,6 +78,8 @@ async function main() {
   const bobAfter = (await api.query.system.account(bob.address)).data.free.toBigInt();
   out.bobDelta = (bobAfter - bobBefore).toString();
   out.aliceNonce = (await api.rpc.system.accountNextIndex(alice.address)).toNumber();
+  out.accountEntries = (await api.query.system.account.entries()).length;
+  out.timestampNow = (await api.query.timestamp.now()).toNumber();
 
   // one more block so the head subscription sees a change
   await new Promise((resolve, reject) => {

@@ -64,4 +64,6 @@ def test_polkadot_js_transfer_to_finalized(node: NodeThread) -> None:
     assert "balances.transferKeepAlive" in out["blockExtrinsics"]
     assert out["finalizedHead"] in (out["finalizedBlock"],) or out["blockNumber"] >= 1
     assert out["aliceNonce"] == 1
+    assert out["accountEntries"] >= 6
+    assert out["timestampNow"] > 0
     assert len(out["heads"]) >= 2 and out["heads"] == sorted(out["heads"])

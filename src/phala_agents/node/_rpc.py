@@ -49,7 +49,7 @@ def install(node: DevNode) -> None:
         "system_chainType": lambda c, p: "Development",
         "system_properties": lambda c, p: dict(node.runtime.properties()),
         "system_health": lambda c, p: node.health(),
-        "system_localPeerId": lambda c, p: "12D3KooWDevNodeLocalPeerIdPhalaAgents000000000000",
+        "system_localPeerId": lambda c, p: "12D3KooWPhaLaAgentsDevNodeLocaLPeer11111111111111",
         "system_localListenAddresses": lambda c, p: [],
         "system_peers": lambda c, p: [],
         "system_nodeRoles": lambda c, p: ["Authority"],
