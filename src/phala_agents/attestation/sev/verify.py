@@ -3,13 +3,14 @@
 Order (go-sev-guest ``verify.SnpAttestation``):
 
 1. the endorsement certificate (VCEK or VLEK): given, or fetched from KDS by CHIP_ID and
-   REPORTED_TCB; its product (productName extension, issuer CN) against the report's CPUID and
-   the caller's ``product``;
-2. the chain ARK (self-signed, trusted by fingerprint) -> ASK (VCEK) or ASVK (VLEK) -> leaf, all
+   REPORTED_TCB; its product (productName extension) against the report's CPUID and the
+   caller's ``product``;
+2. the leaf's extensions against the report: SIGNING_KEY matches the certificate kind, hwID ==
+   CHIP_ID (VCEK only; VLEKs have no hwID), the SPL extensions (bl/tee/snp/ucode, plus fmc on
+   Turin) == REPORTED_TCB;
+3. the chain ARK (self-signed, from the trust set) -> ASK (VCEK) or ASVK (VLEK) -> leaf, all
    RSASSA-PSS SHA-384 salt 48, CNs, issuer names and validity windows at ``options.clock``; the
    ARK-signed CRL when given or asked for;
-3. the leaf's extensions against the report: hwID == CHIP_ID (VCEK only; VLEKs have no hwID),
-   the SPL extensions (bl/tee/snp/ucode, plus fmc on Turin) == REPORTED_TCB;
 4. ECDSA P-384 SHA-384 over report[0:0x2A0] with the leaf's key.
 
 Verified chains are cached by the fingerprints of ARK, intermediate, leaf (and CRL) in a
