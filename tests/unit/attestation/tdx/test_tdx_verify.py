@@ -325,3 +325,21 @@ def test_verify_any_mutation_raises_only_attestation_errors(data: st.DataObject)
     # Accepted only if every signed byte is intact.
     assert raw[:632] == _V4[:632]
     assert v.status == TcbStatus.UP_TO_DATE
+
+
+def test_real_vectors_without_pinned_intermediates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same verdicts when every certificate signature under the Intel root is checked."""
+    from phala_agents.attestation.tdx import verify as verify_module
+
+    monkeypatch.setattr(verify_module, "PREVERIFIED_INTEL_CERTS", frozenset())
+    monkeypatch.setattr(verify_module, "_roots_cache", {})
+    raw, coll = vector_quote("tdx/tdx_v4_uptodate"), vector_collateral("tdx/tdx_v4_uptodate")
+    assert verify_quote(raw, coll, VerifyOptions(now=T_V4, cache=None)).status == TcbStatus.UP_TO_DATE
+    # A PCK CA whose signature no longer holds is caught by that check (flip in its signature's PEM).
+    pem = parse_quote(raw).pck_cert_data
+    second = pem.find(b"-----BEGIN", 1)
+    third = pem.find(b"-----BEGIN", second + 1)
+    at = 1258 + third - 40  # inside the PCK CA's base64, near its signature
+    bad = raw[:at] + bytes([raw[at] ^ 0x01]) + raw[at + 1 :]
+    with pytest.raises(VerificationError, match="PCK CA certificate is not signed by its issuer"):
+        verify_quote(bad, coll, VerifyOptions(now=T_V4, cache=None))
