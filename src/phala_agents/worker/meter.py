@@ -23,6 +23,10 @@ check-then-charge race that LiteLLM's budgets had). ``charge`` books the metered
 the reservation; ``release`` returns the rest. The chain follower reports a new escrow with
 ``set_escrow`` and finalized settlements with ``mark_settled`` (or both at once with ``sync``,
 which is the order-safe way: a settlement lowers the escrow and the unsettled total together).
+
+An agent that calls another agent gets a child reservation ``carve``d from its own uncharged
+budget (DESIGN.md section 5.6): the same caller pays, the escrow is booked once, and the child's
+unspent rest returns to the parent (or to the caller once the parent is charged).
 """
 
 from __future__ import annotations
@@ -145,6 +149,8 @@ class _Account:
 @dataclass(slots=True)
 class _Open:
     reservation: Reservation
+    budget: int  # what this reservation may still charge: its amount minus budget carved for children
+    parent: str | None = None
     charged: int | None = None
 
 
@@ -239,21 +245,62 @@ class GasMeter:
                 id=rid, caller=caller, amount=worst_case, max_charge=max_charge, prices=prices
             )
             account.reserved += worst_case
-            self._open[rid] = _Open(reservation)
+            self._open[rid] = _Open(reservation, budget=worst_case)
             return reservation
+
+    def carve(
+        self,
+        parent: Reservation,
+        amount: int,
+        *,
+        prices: Prices,
+        reservation_id: str | None = None,
+    ) -> Reservation:
+        """Reserve for a child call (an agent calling an agent) out of the parent's budget.
+
+        The child is paid by the same caller; its budget moves from the parent's uncharged
+        budget, so the escrow is not checked (or booked) twice. What the child does not spend
+        goes back to the parent on ``release`` while the parent is uncharged, else to the caller.
+        """
+        if amount < 0:
+            raise ValueError(f"carved amount is {amount}, wanted >= 0")
+        with self._lock:
+            entry = self._open.get(parent.id)
+            if entry is None or entry.charged is not None:
+                raise RuntimeError(
+                    f"reservation {parent.id!r} is not open and uncharged; cannot carve from it"
+                )
+            if amount > entry.budget:
+                raise InsufficientBudget(
+                    f"parent reservation {parent.id} has {entry.budget} left, wanted {amount} for a child"
+                )
+            rid = reservation_id if reservation_id is not None else f"r{next(self._ids)}"
+            if rid in self._open or rid in self._unsettled:
+                raise ValueError(f"reservation id {rid!r} is already in use")
+            child = Reservation(
+                id=rid, caller=entry.reservation.caller, amount=amount, max_charge=amount, prices=prices
+            )
+            entry.budget -= amount
+            self._open[rid] = _Open(child, budget=amount, parent=parent.id)
+            return child
 
     def output_tokens_allowed(self, reservation: Reservation, *, prompt_tokens: int) -> int:
         """How many output tokens the reservation still pays for, given the prompt's real size.
 
-        A stream is cut when it has delivered this many tokens. 0 when the prompt alone uses it up.
+        A stream is cut when it has delivered this many tokens. 0 when the prompt alone uses it up,
+        or the reservation is closed. Budget carved for child calls is not available here.
         """
-        allowed = reservation.prices.max_output_tokens(budget=reservation.amount, input_tokens=prompt_tokens)
-        return max(allowed, 0)
+        with self._lock:
+            entry = self._open.get(reservation.id)
+            if entry is None or entry.charged is not None:
+                return 0
+            budget = entry.budget
+        return max(reservation.prices.max_output_tokens(budget=budget, input_tokens=prompt_tokens), 0)
 
     def charge(self, reservation: Reservation, usage: Usage) -> Charge:
-        """Meter the real usage; the amount never exceeds the reservation. Once per reservation.
+        """Meter the real usage; the amount never exceeds the reservation's budget. Once per reservation.
 
-        The booked reservation is looked up by id, so only the meter's own record of the amount
+        The booked reservation is looked up by id, so only the meter's own record of the budget
         and prices counts, never fields of the handle passed in.
         """
         with self._lock:
@@ -266,7 +313,7 @@ class GasMeter:
             metered = booked.prices.cost(
                 input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens
             )
-            amount = min(metered, booked.amount)
+            amount = min(metered, entry.budget)
             entry.charged = amount
             account = self._account(booked.caller)
             account.reserved -= amount
@@ -282,14 +329,20 @@ class GasMeter:
         )
 
     def release(self, reservation: Reservation) -> int:
-        """Close the reservation and return the uncharged rest (all of it if never charged)."""
+        """Close the reservation and return the uncharged rest (all of it if never charged).
+
+        A child's rest goes back to its parent while the parent is open and uncharged.
+        """
         with self._lock:
             entry = self._open.pop(reservation.id, None)
             if entry is None:
                 return 0
-            booked = entry.reservation
-            rest = booked.amount - (entry.charged or 0)
-            self._account(booked.caller).reserved -= rest
+            rest = entry.budget - (entry.charged or 0)
+            parent = self._open.get(entry.parent) if entry.parent is not None else None
+            if parent is not None and parent.charged is None:
+                parent.budget += rest
+            else:
+                self._account(entry.reservation.caller).reserved -= rest
             return rest
 
     def void_charge(self, reservation: Reservation) -> int:

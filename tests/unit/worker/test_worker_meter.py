@@ -221,3 +221,92 @@ def test_200_concurrent_threaded_calls_never_overspend() -> None:
     with ThreadPoolExecutor(max_workers=20) as pool:
         results = list(pool.map(call, range(200)))
     _check(meter, results)
+
+
+# --- child calls carved from a parent reservation ------------------------------------------------
+
+UNIT = Prices(per_1k_input=1000, per_1k_output=1000)  # 1 unit per token
+
+
+def test_carving_moves_budget_without_touching_the_escrow_twice() -> None:
+    meter = GasMeter()
+    meter.set_escrow("alice", 1_000)
+    parent = meter.reserve("alice", 100, 100, prices=UNIT)
+    child = meter.carve(parent, 40, prices=UNIT, reservation_id="child-1")
+    assert (child.caller, child.amount) == ("alice", 40)
+    assert meter.available("alice") == 900  # carving books nothing new
+    assert meter.output_tokens_allowed(parent, prompt_tokens=10) == 50
+    assert meter.output_tokens_allowed(child, prompt_tokens=10) == 30
+    with pytest.raises(InsufficientBudget, match=r"parent reservation .* has 60 left, wanted 61"):
+        meter.carve(parent, 61, prices=UNIT)
+
+    # The child spends 25 of 40; the 15 left go back to the still-running parent.
+    assert meter.charge(child, Usage(prompt_tokens=20, completion_tokens=5)).amount == 25
+    assert meter.release(child) == 15
+    assert meter.output_tokens_allowed(parent, prompt_tokens=0) == 75
+    charge = meter.charge(parent, Usage(prompt_tokens=50, completion_tokens=50))
+    assert (charge.amount, charge.capped) == (75, True)
+    assert meter.release(parent) == 0
+    assert meter.available("alice") == 1_000 - 25 - 75
+
+
+def test_a_childs_rest_goes_to_the_caller_once_the_parent_is_charged() -> None:
+    meter = GasMeter()
+    meter.set_escrow("alice", 1_000)
+    parent = meter.reserve("alice", 100, 100, prices=UNIT)
+    child = meter.carve(parent, 40, prices=UNIT)
+    meter.charge(parent, Usage(prompt_tokens=10, completion_tokens=0))
+    assert meter.release(parent) == 50
+    with pytest.raises(RuntimeError, match="cannot carve"):
+        meter.carve(parent, 1, prices=UNIT)
+    assert meter.available("alice") == 1_000 - 10 - 40  # the open child still holds its 40
+    meter.charge(child, Usage(prompt_tokens=5, completion_tokens=5))
+    assert meter.release(child) == 30
+    assert meter.available("alice") == 1_000 - 10 - 10
+
+
+def test_a_closed_reservation_allows_no_output() -> None:
+    meter = GasMeter()
+    meter.set_escrow("alice", 1_000)
+    r = meter.reserve("alice", 100, 100, prices=UNIT)
+    meter.release(r)
+    assert meter.output_tokens_allowed(r, prompt_tokens=0) == 0
+
+
+@settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    ops=st.lists(
+        st.tuples(
+            st.sampled_from(["reserve", "carve", "charge", "release"]),
+            st.integers(0, 30),  # which open reservation
+            st.integers(0, 400),  # amount / tokens
+        ),
+        max_size=60,
+    )
+)
+def test_random_operations_never_overspend(ops: list[tuple[str, int, int]]) -> None:
+    escrow = 1_000
+    meter = GasMeter()
+    meter.set_escrow("alice", escrow)
+    open_: list[object] = []
+    charged = 0
+    for op, pick, n in ops:
+        try:
+            if op == "reserve":
+                open_.append(meter.reserve("alice", n, n, prices=UNIT))
+            elif open_ and op == "carve":
+                open_.append(meter.carve(open_[pick % len(open_)], n, prices=UNIT))  # type: ignore[arg-type]
+            elif open_ and op == "charge":
+                charged += meter.charge(
+                    open_[pick % len(open_)],  # type: ignore[arg-type]
+                    Usage(prompt_tokens=n, completion_tokens=n // 2),
+                ).amount
+            elif open_ and op == "release":
+                meter.release(open_.pop(pick % len(open_)))  # type: ignore[arg-type]
+        except (InsufficientBudget, RuntimeError):
+            pass
+        assert charged <= escrow
+        assert 0 <= meter.available("alice") <= escrow - charged
+    for r in open_:
+        meter.release(r)  # type: ignore[arg-type]
+    assert meter.available("alice") == escrow - charged
