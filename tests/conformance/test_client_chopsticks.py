@@ -260,6 +260,13 @@ def test_descriptors_pin_the_metadata(backend: tuple[str, str], api: ChainClient
     assert "Balances" in descriptors.pallet_names
     with ChainClient.connect(backend[1], descriptors=descriptors) as pinned:
         assert pinned.metadata_hash == descriptors.metadata_hash
+        alice = pinned.keypair("//Alice")
+        before = pinned.rpc("system_accountNextIndex", [alice.ss58_address])
+        # As if the runtime had been upgraded under a client built for the old one.
+        pinned._expected_hash = "0x" + "01" * 32
+        with pytest.raises(IncompatibleMetadata, match="wanted 0x0101"):
+            pinned.tx.Balances.transfer_keep_alive(dest=_fresh_account(), value=1).sign_and_submit(alice)
+        assert pinned.rpc("system_accountNextIndex", [alice.ss58_address]) == before  # nothing sent
     with pytest.raises(IncompatibleMetadata, match="metadata hash"):
         ChainClient.connect(backend[1], metadata_hash="0x" + "00" * 32)
 
