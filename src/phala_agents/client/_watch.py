@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from substrateinterface import SubstrateInterface
 from substrateinterface.exceptions import SubstrateRequestException
 from websocket import WebSocketException, WebSocketTimeoutException
 
@@ -69,7 +70,7 @@ def describe_rejection(status: str, detail: object) -> str:
 
 
 @contextlib.contextmanager
-def socket_timeout(substrate: Any, seconds: float) -> Iterator[Callable[[float], None]]:
+def socket_timeout(substrate: SubstrateInterface, seconds: float) -> Iterator[Callable[[float], None]]:
     """Set the websocket's receive timeout for the block; yields a setter to shrink it later."""
     websocket = getattr(getattr(substrate, "transport", None), "websocket", None)
     settimeout = getattr(websocket, "settimeout", None)
@@ -106,7 +107,7 @@ def _drop_queued(substrate: Any, subscription_id: object) -> None:
 
 
 def submit_and_watch(
-    substrate: Any,
+    substrate: SubstrateInterface,
     extrinsic_hex: str,
     *,
     extrinsic_hash: str,
