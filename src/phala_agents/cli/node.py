@@ -25,7 +25,8 @@ one port, SQLite persistence under the base path.
 Prints the WebSocket URL on stdout once it serves; logs go to stderr.
 
 Exit codes: 0 stopped by SIGINT/SIGTERM, 1 failure, 2 usage, {EXIT_PORT_IN_USE} the RPC port is in use,
-{EXIT_DATABASE} the database under the base path belongs to another chain or is damaged."""
+{EXIT_DATABASE} the database under the base path belongs to another chain, is damaged, or another
+node uses it."""
 
 
 def register(app: typer.Typer) -> None:

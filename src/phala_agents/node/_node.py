@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import structlog
 
 from phala_agents.chain._interface import TransactionSource, ValidTransaction
 from phala_agents.errors import DecodeError, InvalidTransaction, RpcError, ScaleError, UnknownTransaction
 from phala_agents.node._blocks import Header, to_hex
-from phala_agents.node._chain import AuthoredBlock, Chain, ChainBackend
+from phala_agents.node._chain import AuthoredBlock, Chain, ChainBackend, ChainError
 from phala_agents.node._jsonrpc import Connection, Dispatcher, dumps
 from phala_agents.node._pool import POOL_INVALID_TX, POOL_UNKNOWN_VALIDITY, PoolTransaction, TransactionPool
 from phala_agents.node._server import RpcServer, ServerLimits
@@ -113,6 +114,7 @@ class DevNode:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._revalidate_cursor = 0
         self.metadata_hex = ""
+        self._lock: TextIO | None = None
         self.stopped = asyncio.Event()
         from phala_agents.node._rpc import install
 
@@ -125,16 +127,21 @@ class DevNode:
         path = None
         if self.config.base_path is not None:
             self.config.base_path.mkdir(parents=True, exist_ok=True)
+            self._lock_base_path(self.config.base_path)
             path = self.config.base_path / "chain.sqlite"
-        self.store = BlockStore(path)
-        self.chain = Chain(
-            self.backend,
-            self.store,
-            keep_tries=self.config.keep_tries,
-            max_block_transactions=self.config.max_block_transactions,
-        )
-        self.metadata_hex = to_hex(self.runtime.metadata())
-        port = await self.server.start(self.config.rpc_host, self.config.rpc_port)
+        try:
+            self.store = BlockStore(path)
+            self.chain = Chain(
+                self.backend,
+                self.store,
+                keep_tries=self.config.keep_tries,
+                max_block_transactions=self.config.max_block_transactions,
+            )
+            self.metadata_hex = to_hex(self.runtime.metadata())
+            port = await self.server.start(self.config.rpc_host, self.config.rpc_port)
+        except BaseException:
+            self._release()
+            raise
         if self.config.block_time_ms is not None:
             self._block_timer = self._loop.call_later(self.config.block_time_ms / 1000, self._timed_block)
         _log.info(
@@ -148,10 +155,26 @@ class DevNode:
         if self._block_timer is not None:
             self._block_timer.cancel()
         await self.server.stop()
+        self._release()
+        self.stopped.set()
+
+    def _lock_base_path(self, base: Path) -> None:
+        """One node per base path, like Substrate's database lock."""
+        handle = (base / "LOCK").open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise ChainError(f"base path {base}: found another node using it, wanted it free") from None
+        self._lock = handle
+
+    def _release(self) -> None:
         if self.store is not None:
             self.store.close()
             self.store = None
-        self.stopped.set()
+        if self._lock is not None:
+            self._lock.close()  # closing the file drops the flock
+            self._lock = None
         _log.info("node_stopped")
 
     @property
@@ -435,7 +458,3 @@ class NodeThread:
 
 async def _call(func: Callable[[], object]) -> object:
     return func()
-
-
-def temp_base_path() -> Path:
-    return Path(tempfile.mkdtemp(prefix="phala-dev-"))

@@ -123,3 +123,15 @@ def test_sigkill_mid_load_loses_no_finalized_block(tmp_path: Path) -> None:
         ws.close()
     finally:
         _kill(proc)
+
+
+def test_one_node_per_base_path(tmp_path: Path) -> None:
+    import pytest
+
+    from phala_agents.node import ChainError
+
+    config = NodeConfig(base_path=tmp_path / "db", rpc_port=0)
+    with NodeThread(config, stub_backend()), pytest.raises(ChainError, match="another node"):
+        NodeThread(config, stub_backend()).start()
+    with NodeThread(config, stub_backend()) as again:  # the lock is released on stop
+        assert again.url
