@@ -396,3 +396,15 @@ def test_issuance_invariant_holds_through_blocks_with_fees() -> None:
     assert total == rt.pallet(Balances).total_issuance.get()
     failed = [o for b in chain.blocks for o in b.outcomes if getattr(o, "ok", True) is False]
     assert failed, "the random mix should include failing transfers (fees still paid)"
+
+
+def test_standard_pallets_spec_is_in_sync(repo_root: object) -> None:
+    from pathlib import Path
+
+    from phala_agents.chain.frame import pallets_markdown
+
+    path = Path(str(repo_root)) / "chain" / "pallets" / "standard.md"
+    wanted = pallets_markdown(
+        DevRuntime(), range(10), "Standard pallets of the dev runtime (generated; see docs/runtime.md)"
+    )
+    assert path.read_text() == wanted, "regenerate chain/pallets/standard.md with frame.pallets_markdown"

@@ -1,5 +1,6 @@
 """FRAME-shaped declarations: storage, pallets, calls, events, errors, origins, dispatch, metadata."""
 
+from phala_agents.chain.frame._docs import pallets_markdown
 from phala_agents.chain.frame._lookup import CannotLookup, lookup
 from phala_agents.chain.frame._overlay import StorageOverlay
 from phala_agents.chain.frame._pallet import (
@@ -125,4 +126,5 @@ __all__ = [
     "error",
     "event",
     "lookup",
+    "pallets_markdown",
 ]
