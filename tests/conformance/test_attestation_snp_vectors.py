@@ -259,3 +259,20 @@ def test_omne_differences_are_the_documented_gaps() -> None:
     vlek = SNP_VECTORS["milan_v3_vlek"]
     assert _omne(vlek) == "reject:missing_extension"  # omne requires hwID, which VLEKs lack
     _verify(vlek)
+
+
+def test_real_turin_vcek_chains_to_the_pinned_turin_ark() -> None:
+    from phala_agents.attestation.sev import verify_endorsement
+
+    cert = (SNP_DATA / "turin_vcek_only.der").read_bytes()
+    at = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
+    endorsement, (ark, ask, _leaf) = verify_endorsement(
+        cert, VerifyOptions(clock=FixedClock(at), cache=ChainCache())
+    )
+    assert endorsement.product is ProductLine.TURIN and endorsement.tcb.fmc is not None
+    assert ark == "1f084161a44bb6d93778a904877d4819cafa5d05ef4193b2ded9dd9c73dd3f6a"
+    assert ask == "5b77ef5fe7a7a004fd9032668fba9d0fda22f88c4442069a479636a6ae3b3185"
+    with pytest.raises(VerificationError, match="VCEK certificate is not yet valid"):
+        verify_endorsement(cert, VerifyOptions(clock=FixedClock(dt.datetime(2024, 1, 1, tzinfo=dt.UTC))))
+    with pytest.raises(VerificationError, match="expected product says Milan"):
+        verify_endorsement(cert, VerifyOptions(clock=FixedClock(at), product=ProductLine.MILAN))

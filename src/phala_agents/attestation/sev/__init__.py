@@ -27,6 +27,7 @@ from phala_agents.attestation.sev.verify import (
     VerifiedReport,
     VerifyOptions,
     load_endorsement,
+    verify_endorsement,
     verify_report,
 )
 
@@ -53,5 +54,6 @@ __all__ = [
     "report_fields",
     "serialize_report",
     "validate_report",
+    "verify_endorsement",
     "verify_report",
 ]

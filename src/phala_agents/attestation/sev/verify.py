@@ -467,6 +467,25 @@ def _check_binding(report: Report, endorsement: Endorsement, product: ProductLin
         )
 
 
+def verify_endorsement(
+    endorsement: bytes, options: VerifyOptions | None = None
+) -> tuple[Endorsement, tuple[str, str, str]]:
+    """Check a VCEK/VLEK certificate alone: its chain to a trusted ARK at ``options.clock`` (and
+    the CRL when given). Returns the parsed certificate and the chain's SHA-256 fingerprints.
+
+    Useful to vet a certificate before any report arrives (e.g. one cached per worker); a report
+    still needs ``verify_report``.
+    """
+    options = options or VerifyOptions()
+    parsed = load_endorsement(endorsement, options.cache)
+    if options.product is not None and options.product is not parsed.product:
+        raise VerificationError(
+            f"product: the expected product says {options.product}, but the {parsed.kind.name} "
+            f"productName says {parsed.product}"
+        )
+    return parsed, _verify_chain(parsed, parsed.product, options, options.clock.now())
+
+
 def verify_report(
     report: Report | bytes, options: VerifyOptions | None = None, *, endorsement: bytes | None = None
 ) -> VerifiedReport:
