@@ -28,6 +28,7 @@ Our exception hierarchy::
     ├── SealingError                    a sealed prompt does not open: wrong key, context or bytes
     └── WorkerError
         ├── AuthorizationError          bad signature, expired, replayed, not allowed
+        ├── ReceiptError                a receipt does not verify offline (signatures, charge)
         ├── InsufficientBudget          the reservation cannot be made
         └── UpstreamError               the model server failed
             └── UpstreamTimeout         it did not answer (or finish) in time
@@ -229,6 +230,10 @@ class WorkerError(PhalaAgentsError):
 
 class AuthorizationError(WorkerError):
     """A call authorization is malformed, badly signed, expired, replayed or not allowed."""
+
+
+class ReceiptError(WorkerError):
+    """A receipt is malformed or does not verify: worker or caller signature, charge above max_charge."""
 
 
 class InsufficientBudget(WorkerError):

@@ -1,5 +1,20 @@
 """phala_agents.worker: the worker runtime (token estimates, gas meter, upstream client, ledger)."""
 
+from phala_agents.worker.authorization import (
+    AUTHORIZATION_HEADER,
+    CallAuthorization,
+    Receipt,
+    ReceiptUsage,
+    SignedAuthorization,
+    SignedReceipt,
+    Sr25519Signer,
+    authorization_header,
+    parse_authorization_header,
+    sign_authorization,
+    sign_receipt,
+    verify_authorization,
+    verify_receipt,
+)
 from phala_agents.worker.call import (
     CallSpec,
     MeteredCall,
@@ -27,6 +42,8 @@ from phala_agents.worker.upstream import (
 )
 
 __all__ = [
+    "AUTHORIZATION_HEADER",
+    "CallAuthorization",
     "CallSpec",
     "CallerId",
     "Charge",
@@ -42,19 +59,30 @@ __all__ = [
     "ModelServer",
     "NewReceipt",
     "Prices",
+    "Receipt",
     "ReceiptDraft",
     "ReceiptSigner",
     "ReceiptState",
+    "ReceiptUsage",
     "ReceiptWriter",
     "Reservation",
     "Secret",
+    "SignedAuthorization",
+    "SignedReceipt",
+    "Sr25519Signer",
     "StreamResult",
     "UpstreamClient",
     "UpstreamModel",
     "Usage",
+    "authorization_header",
     "estimate_prompt_tokens",
     "estimate_text_tokens",
     "find_llama_server",
     "find_model",
     "install_tiktoken_cache",
+    "parse_authorization_header",
+    "sign_authorization",
+    "sign_receipt",
+    "verify_authorization",
+    "verify_receipt",
 ]

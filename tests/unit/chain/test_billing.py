@@ -589,3 +589,15 @@ def test_spec_matches_the_pallet() -> None:
     assert constants == values
     assert "20_000_000 + 400_000_000 per receipt" in text
     assert BillingWeights.settle(1).ref_time == 20_000_000 + 400_000_000
+
+
+def test_malformed_signature_bytes_are_bad_signature_not_a_panic() -> None:
+    with new_test_ext() as ext:
+        assert_ok(ext, "deposit", signed(CALLER), amount=100 * UNIT)
+        r = R(nonce=1)
+        zero_sig = {**r.build(), "caller_signature": bytes(64)}
+        assert_ok(ext, "settle", signed(WORKER), receipts=[zero_sig])
+        assert ext.events()[-2] == (
+            "SettlementFailed",
+            {"receipt_id": r.id(), "reason": ("BadSignature", None)},
+        )

@@ -138,6 +138,14 @@ RECEIPT_DOMAIN = b"phala-agents/receipt/v1"
 _WRAP_OPEN, _WRAP_CLOSE = b"<Bytes>", b"</Bytes>"
 
 
+def _sr25519_ok(signature: bytes, message: bytes, public: bytes) -> bool:
+    """``sr25519.verify``, with malformed signatures or keys (which make it raise) as ``False``."""
+    try:
+        return bool(sr25519.verify(signature, message, public))
+    except ValueError:
+        return False
+
+
 def authorization_message(encoded_authorization: bytes) -> bytes:
     """The exact bytes a caller signs for a SCALE-encoded ``CallAuthorization``."""
     return _WRAP_OPEN + AUTHORIZATION_DOMAIN + encoded_authorization + _WRAP_CLOSE
@@ -476,7 +484,7 @@ class Billing(Pallet, name="Billing"):
         if not 1 <= version <= current_version:
             raise _ReceiptFailed("UnknownAgentVersion")
         signature = cast(bytes, receipt["caller_signature"])
-        if not sr25519.verify(signature, authorization_message(encoded_auth), caller):
+        if not _sr25519_ok(signature, authorization_message(encoded_auth), caller):
             raise _ReceiptFailed("BadSignature")
         info = self.escrow.get(caller)
         if info is None:
