@@ -65,7 +65,11 @@ class CallSpec:
 class ReceiptDraft:
     """What the worker signs: the call, its metered charge and a hash of what was delivered.
 
-    ``response_hash`` is BLAKE2b-256 of the delivered assistant text (UTF-8), all choices joined.
+    ``response_hash`` is ``blake2_256`` of the delivered assistant text (UTF-8, all choices joined):
+    the part of the response that is the same whether it was streamed or not. (chain/pallets/
+    billing.md says "of the response body as the worker saw it"; a signer that hashes the HTTP
+    body instead may ignore this field.) ``spec.receipt_id`` is the ledger key: the hex of the
+    ``ReceiptId`` (``blake2_256(SCALE(CallAuthorization))``) in production.
     """
 
     spec: CallSpec
