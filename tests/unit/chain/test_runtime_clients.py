@@ -310,3 +310,32 @@ def test_fake_websocket_is_used(chain: MiniChain) -> None:
     ws = FakeWebsocket(chain)
     ws.send('{"jsonrpc": "2.0", "id": 1, "method": "system_chain", "params": []}')
     assert '"Development"' in ws.recv()
+
+
+def test_long_payload_is_hashed_before_signing_and_oversized_is_rejected(
+    substrate: SubstrateInterface, chain: MiniChain
+) -> None:
+    call = substrate.compose_call("System", "remark_with_event", {"remark": "0x" + "ab" * 400})
+    substrate.submit_extrinsic(substrate.create_signed_extrinsic(call=call, keypair=ALICE))
+    assert getattr(chain.head.outcomes[-1], "ok", False), chain.head.outcomes[-1]
+    assert ("System", "Remarked") in [(m, e) for m, e, _ in _events(substrate, chain)]
+    huge = substrate.compose_call("System", "remark", {"remark": "0x" + "00" * (4 * 1024 * 1024)})
+    with pytest.raises(SubstrateRequestException) as exc:
+        substrate.submit_extrinsic(substrate.create_signed_extrinsic(call=huge, keypair=ALICE))
+    assert exc.value.args[0]["data"] == "Transaction would exhaust the block limits"
+
+
+def test_validate_transaction_api_encodes_transaction_validity(chain: MiniChain) -> None:
+    from phala_agents.scale import H256, encode_len
+
+    rt = chain.runtime
+    garbage_sig = bytes(64)
+    from phala_agents.chain.frame import Call
+
+    call = Call(pallet="System", name="remark", args={"remark": b""})
+    xt = rt.encode_signed(call, signer=ALICE.public_key, signature=("Sr25519", garbage_sig), nonce=0)
+    params = b"\x02" + xt + H256.encode(chain.head.hash)
+    assert rt.call(chain.state(), "TaggedTransactionQueue_validate_transaction", params) == b"\x01\x00\x04"
+    unsigned = encode_len(1 + 3) + b"\x04" + rt.call_codec.encode(call)
+    params = b"\x02" + unsigned + H256.encode(chain.head.hash)
+    assert rt.call(chain.state(), "TaggedTransactionQueue_validate_transaction", params) == b"\x01\x01\x01"
