@@ -231,17 +231,23 @@ def show(
 ) -> None:
     raw = _read_evidence(file)
     kind = kind or detect_kind(raw)
+    decoded: dict[str, object] = {}
     if kind is Kind.SNP:
         report = sev.parse_report(raw)
         fields = sev.report_fields(report, product)
+        decoded = sev.report_decoded(report, product)
     else:
         rendered = _jsonable(tdx.parse_quote(raw))
         fields = rendered if isinstance(rendered, dict) else {"quote": rendered}
     if json_output:
-        _output.emit_json({"kind": kind.value, "fields": _jsonable(fields)})
+        # "fields" keys are the specs' field names (SNP: the ABI's upper-case names).
+        _output.emit_json({"kind": kind.value, "fields": _jsonable(fields), "decoded": decoded})
     else:
         _output.emit_line(f"kind: {kind.value}")
         _print_fields(fields)
+        if decoded:
+            _output.emit_line("decoded:")
+            _print_fields(decoded, "  ")
 
 
 # --- verify -------------------------------------------------------------------------------------

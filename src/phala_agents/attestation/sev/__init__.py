@@ -10,6 +10,7 @@ from phala_agents.attestation.sev.abi import (
     decode_tcb,
     encode_tcb,
     parse_report,
+    report_decoded,
     report_fields,
     serialize_report,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "parse_report",
     "policy_from_mapping",
     "policy_to_mapping",
+    "report_decoded",
     "report_fields",
     "serialize_report",
     "validate_report",

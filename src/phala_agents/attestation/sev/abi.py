@@ -410,7 +410,8 @@ _TCB_FIELDS = ("current_tcb", "reported_tcb", "committed_tcb", "launch_tcb")
 
 
 def report_fields(report: Report, product: ProductLine | None = None) -> dict[str, object]:
-    """Every field as ``{spec name: value}``: bytes as hex, TCBs as hex plus decoded parts."""
+    """Every field as ``{SPEC_NAME: value}``: bytes as hex, TCBs as hex plus decoded parts
+    (by ``product``, else the CPUID's, else the Milan/Genoa layout)."""
     product = product or report.product_from_cpuid
     out: dict[str, object] = {}
     for attr, spec in SPEC_NAMES.items():
@@ -429,10 +430,13 @@ def report_fields(report: Report, product: ProductLine | None = None) -> dict[st
             out[spec] = f"{value:096x}"
         else:
             out[spec] = value
-    out["POLICY (decoded)"] = {k: getattr(report.guest_policy, k) for k in GuestPolicy.__dataclass_fields__}
-    out["PLATFORM_INFO (decoded)"] = {
-        k: getattr(report.platform, k) for k in PlatformInfo.__dataclass_fields__
-    }
-    if product is not None:
-        out["product (from CPUID)"] = str(product)
     return out
+
+
+def report_decoded(report: Report, product: ProductLine | None = None) -> dict[str, object]:
+    """The bit fields of POLICY and PLATFORM_INFO, and the product line, with snake_case keys."""
+    return {
+        "policy": {k: getattr(report.guest_policy, k) for k in GuestPolicy.__dataclass_fields__},
+        "platform_info": {k: getattr(report.platform, k) for k in PlatformInfo.__dataclass_fields__},
+        "product": str(product or report.product_from_cpuid or "unknown (VERSION 2: no CPUID)"),
+    }
