@@ -601,3 +601,21 @@ def test_malformed_signature_bytes_are_bad_signature_not_a_panic() -> None:
             "SettlementFailed",
             {"receipt_id": r.id(), "reason": ("BadSignature", None)},
         )
+
+
+def test_settle_returns_actual_weight_already_settled_receipts_are_cheap() -> None:
+    with new_test_ext() as ext:
+        assert_ok(ext, "deposit", signed(CALLER), amount=100 * UNIT)
+        receipts = [R(nonce=n).build() for n in range(3)]
+        first = ext.rt.dispatch(
+            Call(pallet="Billing", name="settle", args={"receipts": receipts}), signed(WORKER)
+        )
+        assert first.ok and first.post is not None
+        assert first.post.actual_weight == BillingWeights.settle(3)
+        again = ext.rt.dispatch(
+            Call(pallet="Billing", name="settle", args={"receipts": [*receipts, R(nonce=9).build()]}),
+            signed(WORKER),
+        )
+        assert again.ok and again.post is not None
+        assert again.post.actual_weight == BillingWeights.settle_actual(1, 3)
+        assert again.post.actual_weight.ref_time < BillingWeights.settle(4).ref_time

@@ -24,6 +24,7 @@ from phala_agents.chain.frame import (
     OptionQuery,
     Origin,
     Pallet,
+    PostInfo,
     StorageDoubleMap,
     StorageMap,
     StorageValue,
@@ -182,6 +183,16 @@ class BillingWeights:
     withdraw = Weight(60_000_000, 3_593)
     settle_base = Weight(20_000_000, 0)
     settle_per_receipt = Weight(400_000_000, 10_000)
+    settle_already = Weight(50_000_000, 100)
+
+    @classmethod
+    def settle_actual(cls, processed: int, already: int) -> Weight:
+        """What a batch really used: receipts already settled cost one lookup, not a settlement."""
+        per, dup = cls.settle_per_receipt, cls.settle_already
+        return cls.settle_base + Weight(
+            per.ref_time * processed + dup.ref_time * already,
+            per.proof_size * processed + dup.proof_size * already,
+        )
 
     @classmethod
     def settle(cls, receipts: int) -> Weight:
@@ -409,7 +420,7 @@ class Billing(Pallet, name="Billing"):
         weight=_settle_weight,
         args=[arg("receipts", Vec(Receipt), "BoundedVec<Receipt<T>, T::MaxReceiptsPerSettle>")],
     )
-    def settle(self, origin: Origin, receipts: list[dict[str, object]]) -> None:
+    def settle(self, origin: Origin, receipts: list[dict[str, object]]) -> PostInfo:
         """Settle a batch of receipts signed by their callers; each one fails alone."""
         worker = ensure_signed(origin)
         if not receipts:
@@ -447,6 +458,8 @@ class Billing(Pallet, name="Billing"):
             overlay.commit_transaction()
             counts["settled"] += 1
         self.deposit_event("BatchSettled", {"worker": worker, **counts})
+        processed = counts["settled"] + counts["failed"]
+        return PostInfo(actual_weight=BillingWeights.settle_actual(processed, counts["already"]))
 
     # --- settlement of one receipt -------------------------------------------------------------------
 
