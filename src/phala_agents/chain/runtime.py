@@ -49,11 +49,14 @@ from phala_agents.chain.frame._types import (
     RuntimeDispatchInfo,
     RuntimeVersionCodec,
 )
+from phala_agents.chain.pallets.agent_registry import AgentRegistry, AgentRegistryConfig
 from phala_agents.chain.pallets.balances import Balances, BalancesConfig
+from phala_agents.chain.pallets.billing import Billing, BillingConfig
 from phala_agents.chain.pallets.sudo import Sudo
 from phala_agents.chain.pallets.system import System, SystemConfig
 from phala_agents.chain.pallets.timestamp import Timestamp, TimestampConfig
 from phala_agents.chain.pallets.transaction_payment import TransactionPayment, TransactionPaymentConfig
+from phala_agents.chain.pallets.workers import DEV_CLUSTER_EPOCH, Workers, dev_cluster_public_key
 from phala_agents.errors import DecodeError, InvalidTransaction
 from phala_agents.scale import (
     H256,
@@ -107,6 +110,7 @@ UNIT = 10**TOKEN_DECIMALS
 DEV_ENDOWMENT = 1 << 60  # what substrate's dev chain specs give each dev account
 U64_MAX = 2**64 - 1
 _VERIFIED_CACHE_SIZE = 65_536  # good signatures remembered between validation and inclusion
+_DECODED_CACHE_SIZE = 16_384  # decoded extrinsics remembered between validation and inclusion
 
 # Runtime APIs this runtime answers and the versions it declares (the id is the 8-byte
 # BLAKE2b digest of the trait name, as sp-api computes it; e.g. Core = 0xdf6acb689907609b).
@@ -323,6 +327,8 @@ def dev_genesis_config() -> dict[str, Mapping[str, object]]:
     return {
         "Balances": {"balances": [(key, DEV_ENDOWMENT) for key in DEV_ACCOUNTS.values()]},
         "Sudo": {"key": DEV_ACCOUNTS["Alice"]},
+        # The public dev cluster key (workers.DEV_CLUSTER_SEED): dev chains only.
+        "Workers": {"cluster_key": (dev_cluster_public_key(), DEV_CLUSTER_EPOCH)},
     }
 
 
@@ -335,6 +341,9 @@ class DevRuntime(FrameRuntime):
         ("Balances", Balances, BalancesConfig()),
         ("TransactionPayment", TransactionPayment, TransactionPaymentConfig()),
         ("Sudo", Sudo, None),
+        ("AgentRegistry", AgentRegistry, AgentRegistryConfig()),
+        ("Workers", Workers, None),
+        ("Billing", Billing, BillingConfig()),
     )
 
     def __init__(
@@ -356,6 +365,7 @@ class DevRuntime(FrameRuntime):
         self._timestamp_index = (PALLET_INDICES["Timestamp"], 0)
         self._verified: dict[tuple[str, bytes, bytes, bytes], None] = {}
         self._verified_lock = threading.Lock()
+        self._decoded: dict[bytes, Extrinsic] = {}
 
     # --- Runtime protocol: versions and metadata ----------------------------------------------------
 
@@ -414,8 +424,23 @@ class DevRuntime(FrameRuntime):
     # --- decoding and checking ------------------------------------------------------------------------
 
     def decode_extrinsic(self, data: bytes) -> Extrinsic:
-        """Decode an ``UncheckedExtrinsic`` (with its compact length prefix)."""
+        """Decode an ``UncheckedExtrinsic`` (with its compact length prefix).
+
+        Results are remembered (bounded) because the pool validates and the block builder
+        applies the same bytes; an ``Extrinsic`` is immutable, so sharing it is safe."""
         data = bytes(data)
+        cached = self._decoded.get(data)
+        if cached is not None:
+            return cached
+        xt = self._decode_extrinsic(data)
+        with self._verified_lock:
+            if len(self._decoded) >= _DECODED_CACHE_SIZE:
+                for old in list(itertools.islice(self._decoded, _DECODED_CACHE_SIZE // 4)):
+                    self._decoded.pop(old, None)
+            self._decoded[data] = xt
+        return xt
+
+    def _decode_extrinsic(self, data: bytes) -> Extrinsic:
         length, pos = _COMPACT_U32.decode(data, 0)
         if pos + length != len(data):
             raise decode_error(

@@ -36,6 +36,7 @@ from phala_agents.client.agent_file import (
     register_call_args,
     update_call_args,
 )
+from phala_agents.client.dev_cluster import DEV_CLUSTER_EPOCH, DEV_CLUSTER_SEED, dev_cluster_key
 from phala_agents.client.keystore import (
     KeyInfo,
     Keystore,
@@ -57,6 +58,8 @@ from phala_agents.client.sealing import (
 
 __all__: list[str] = [
     "DEFAULT_TIMEOUT",
+    "DEV_CLUSTER_EPOCH",
+    "DEV_CLUSTER_SEED",
     "DEV_PHRASE",
     "Access",
     "AccountBalance",
@@ -90,6 +93,7 @@ __all__: list[str] = [
     "WatchOutcome",
     "decode_keystore_json",
     "default_keystore_dir",
+    "dev_cluster_key",
     "encode_keystore_json",
     "format_amount",
     "is_dev_chain",

@@ -595,14 +595,17 @@ def register_call_args(prepared: PreparedAgent) -> dict[str, object]:
     """``AgentRegistry.register`` arguments (chain/pallets/agent_registry.md), as substrate-interface
     ``compose_call`` takes them: byte strings as 0x-hex so a name like "0x1" stays text.
 
-    An allowlist needs ``grant(agent_id, who)`` calls after the register (``access`` here is only
-    the policy); :attr:`Access.allow` lists the accounts.
+    ``expected_id`` is the id the prompt was sealed for (``prepared.agent_id``; it must equal the
+    chain's ``NextAgentId`` or the call fails with ``StaleAgentId``), and ``allow`` the initial
+    allowlist (:attr:`Access.allow_account_ids`), granted by the same call.
     """
     d = prepared.definition
     return {
+        "expected_id": prepared.agent_id,
         "name": _hex(d.name.encode("utf-8")),
         **_common_args(prepared),
         "access": "Public" if d.access.public else "AllowList",
+        "allow": [_hex(account) for account in d.access.allow_account_ids],
     }
 
 

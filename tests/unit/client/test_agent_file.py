@@ -490,6 +490,8 @@ def test_prepare_agent_seals_for_id_and_version() -> None:
 
     args = af.register_call_args(prepared)
     assert set(args) == {
+        "expected_id",
+        "allow",
         "name",
         "description",
         "model",
@@ -512,6 +514,8 @@ def test_prepare_agent_seals_for_id_and_version() -> None:
     }
     assert args["prompt_commitment"] == "0x" + prepared.commitment.hex()
     assert args["code_hash"] is None and args["tools"] == []
+    assert args["expected_id"] == 5
+    assert args["allow"] == ["0x" + a.hex() for a in definition.access.allow_account_ids]
 
     update = af.update_call_args(prepared)
     assert update["agent_id"] == 5

@@ -1,6 +1,8 @@
 """The standard pallets of the dev runtime (System, Timestamp, Balances, TransactionPayment, Sudo)."""
 
+from phala_agents.chain.pallets.agent_registry import AgentRegistry, AgentRegistryConfig
 from phala_agents.chain.pallets.balances import Balances, BalancesConfig, BalancesWeights
+from phala_agents.chain.pallets.billing import Billing, BillingConfig, BillingWeights
 from phala_agents.chain.pallets.sudo import Sudo
 from phala_agents.chain.pallets.system import System, SystemConfig
 from phala_agents.chain.pallets.timestamp import Timestamp, TimestampConfig
@@ -9,11 +11,17 @@ from phala_agents.chain.pallets.transaction_payment import (
     TransactionPayment,
     TransactionPaymentConfig,
 )
+from phala_agents.chain.pallets.workers import Workers
 
 __all__ = [
+    "AgentRegistry",
+    "AgentRegistryConfig",
     "Balances",
     "BalancesConfig",
     "BalancesWeights",
+    "Billing",
+    "BillingConfig",
+    "BillingWeights",
     "FeeParts",
     "Sudo",
     "System",
@@ -22,4 +30,5 @@ __all__ = [
     "TimestampConfig",
     "TransactionPayment",
     "TransactionPaymentConfig",
+    "Workers",
 ]
