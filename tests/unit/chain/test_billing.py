@@ -5,6 +5,7 @@ unbonding timeline, and the spec (``chain/pallets/billing.md``) against the decl
 
 from __future__ import annotations
 
+import bisect
 import random
 import re
 from collections.abc import Iterator
@@ -15,7 +16,6 @@ from pathlib import Path
 import pytest
 import sr25519
 
-from conftest import DictState
 from phala_agents.chain import DevRuntime, StorageOverlay
 from phala_agents.chain.frame import Call, Origin, Pallet, StorageMap, Twox64Concat
 from phala_agents.chain.pallets.balances import Balances
@@ -52,6 +52,21 @@ WORKER, OWNER = bytes([0xAA]) * 32, bytes([0xBB]) * 32
 NOBODY = bytes([0xCC]) * 32  # never endowed
 AGENT, AGENT_VERSION = 7, 3
 GENESIS = bytes([0x45]) * 32  # frame_system's BlockHash(0) before block 1 writes the real one
+
+
+class DictState:
+    """A ``StateReader`` over a dict (own copy: ``conftest`` is ambiguous across test folders)."""
+
+    def __init__(self, data: dict[bytes, bytes]) -> None:
+        self.data = data
+        self.keys = sorted(data)
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def next_key(self, key: bytes) -> bytes | None:
+        i = bisect.bisect_right(self.keys, key)
+        return self.keys[i] if i < len(self.keys) else None
 
 
 class FakeRegistry(Pallet, name="AgentRegistry"):
