@@ -137,9 +137,6 @@ CiphertextBytes = _bytes_bound("T::MaxSealedPromptLen", _CFG.max_sealed_prompt_l
 ToolList: BoundedVec[list[int]] = BoundedVec(
     Vec(AgentId), cast("AnyCodec", AgentId), "T::MaxTools", _CFG.max_tools
 )
-AllowList: BoundedVec[list[bytes]] = BoundedVec(
-    Vec(AccountId), cast("AnyCodec", AccountId), "T::MaxAccessEntries", _CFG.max_access_entries
-)
 
 _PATH = "pallet_agent_registry::types::"
 SealedBlob = Struct(
@@ -249,8 +246,10 @@ _DEFINITION_ARGS = (
     arg("prices", Prices, "Prices<BalanceOf<T>>"),
     arg("defaults", Defaults, "Defaults"),
 )
+# Lists in call arguments are plain `Vec`s (bounded by the pallet): substrate-interface cannot
+# encode a list into a one-field `BoundedVec` composite without wrapping it in another list.
 _TAIL_ARGS = (
-    arg("tools", ToolList, "BoundedVec<AgentId, T::MaxTools>"),
+    arg("tools", Vec(AgentId), "Vec<AgentId>"),
     arg("code_hash", Option(H256), "Option<H256>"),
 )
 
@@ -500,7 +499,7 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
             arg("name", NameBytes, "BoundedVec<u8, T::MaxNameLen>"),
             *_DEFINITION_ARGS,
             arg("access", AccessPolicy, "AccessPolicy"),
-            arg("allow", AllowList, "BoundedVec<T::AccountId, T::MaxAccessEntries>"),
+            arg("allow", Vec(AccountId), "Vec<T::AccountId>"),
             *_TAIL_ARGS,
         ],
     )
