@@ -71,8 +71,8 @@ def _register_agent(s: SubstrateInterface) -> int:
             "prices": {"per_1k_input": 10**9, "per_1k_output": 2 * 10**9, "per_mgas_code": 0},
             "defaults": {"temperature_milli": 700, "max_tokens": 256},
             "access": "Public",
-            "allow": [[]],  # BoundedVec is a one-field composite: scalecodec wants it wrapped
-            "tools": [[]],
+            "allow": [],
+            "tools": [],
             "code_hash": None,
         },
     )
