@@ -8,7 +8,7 @@ from __future__ import annotations
 import bisect
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +29,18 @@ from phala_agents.chain.pallets.billing import (
     receipt_id,
 )
 from phala_agents.chain.pallets.system import System
+from phala_agents.chain.runtime import dev_genesis_config
 from phala_agents.errors import DispatchError, ModuleError
-from phala_agents.scale import U32, U64, AccountId, Struct, blake2_128_concat, field, storage_prefix
+from phala_agents.scale import (
+    U32,
+    U64,
+    AccountId,
+    Struct,
+    blake2_128_concat,
+    blake2_256,
+    field,
+    storage_prefix,
+)
 
 try:
     from phala_agents.chain.trie import trie_root
@@ -92,11 +102,20 @@ class BillingTestRuntime(DevRuntime):
 class MockExt:
     """``new_test_ext()``: a runtime over an in-memory genesis state."""
 
-    def __init__(self, balances: list[tuple[bytes, int]], config: BillingConfig) -> None:
-        genesis = {"Balances": {"balances": balances}, "Sudo": {"key": WORKER}}
-        self.rt = BillingTestRuntime(
-            extra_pallets=[(10, FakeRegistry, None), (12, Billing, config)], genesis_config=genesis
-        )
+    def __init__(
+        self, balances: list[tuple[bytes, int]], config: BillingConfig, *, real: bool = False
+    ) -> None:
+        genesis: dict[str, Mapping[str, object]] = {
+            "Balances": {"balances": balances},
+            "Sudo": {"key": WORKER},
+        }
+        if real:  # the dev runtime as shipped: the real AgentRegistry (and the dev cluster key)
+            genesis["Workers"] = dev_genesis_config()["Workers"]
+            self.rt: DevRuntime = DevRuntime(genesis_config=genesis)
+        else:
+            self.rt = BillingTestRuntime(
+                extra_pallets=[(10, FakeRegistry, None), (12, Billing, config)], genesis_config=genesis
+            )
         self.base = self.rt.genesis_storage()
         self.overlay = StorageOverlay(DictState(self.base))
         self.rt.ext.overlay = self.overlay
@@ -634,3 +653,50 @@ def test_settle_returns_actual_weight_already_settled_receipts_are_cheap() -> No
         assert again.ok and again.post is not None
         assert again.post.actual_weight == BillingWeights.settle_actual(1, 3)
         assert again.post.actual_weight.ref_time < BillingWeights.settle(4).ref_time
+
+
+def _definition(version_tag: bytes) -> dict[str, object]:
+    return {
+        "description": b"",
+        "model": b"smollm2",
+        "prompt": {"epoch": 0, "enc": bytes(32), "ciphertext": version_tag * 8},
+        "prompt_commitment": blake2_256(version_tag),
+        "prices": {"per_1k_input": 10**9, "per_1k_output": 2 * 10**9, "per_mgas_code": 0},
+        "defaults": {"temperature_milli": 700, "max_tokens": 256},
+        "tools": [],
+        "code_hash": None,
+    }
+
+
+def test_with_the_real_agent_registry_versions_and_the_owners_deposit() -> None:
+    balances = [(CALLER, 1000 * UNIT), (WORKER, 10 * UNIT)]
+    ext = MockExt(balances, BillingConfig(), real=True)
+    ext.set_block_number(1)
+    registry = ext.rt.pallet_named("AgentRegistry")
+    # The caller owns the agent: its reserved balance holds the agent deposit and the escrow.
+    register = {
+        "expected_id": 0,
+        "name": b"mine",
+        **_definition(b"v1"),
+        "access": ("Public", None),
+        "allow": [],
+    }
+    assert ext.rt.dispatch(Call(pallet="AgentRegistry", name="register", args=register), signed(CALLER)).ok
+    update = {"agent_id": 0, **_definition(b"v2")}
+    assert ext.rt.dispatch(Call(pallet="AgentRegistry", name="update", args=update), signed(CALLER)).ok
+    assert ext.billing.agent_owner_and_version(0) == (CALLER, 2)
+    assert ext.billing.agent_owner_and_version(1) is None
+    deposit = ext.reserved(CALLER)
+    assert deposit > 0
+    assert_ok(ext, "deposit", signed(CALLER), amount=10 * UNIT)
+    batch = [R(nonce=n, agent_id=0, agent_version=n, charge=4 * UNIT) for n in (1, 2, 3)]
+    worker0, caller0 = ext.free(WORKER), ext.free(CALLER)
+    assert_ok(ext, "settle", signed(WORKER), receipts=[r.build() for r in batch])
+    assert ext.events()[-1] == ("BatchSettled", {"worker": WORKER, "settled": 2, "failed": 1, "already": 0})
+    assert ext.events()[-2][1]["reason"] == ("UnknownAgentVersion", None)  # type: ignore[index]
+    assert ext.free(WORKER) == worker0 + 8 * UNIT // 10
+    # The owner is the caller: its 90 % came back to its free balance; the agent deposit stays reserved.
+    assert ext.free(CALLER) == caller0 + 8 * UNIT * 9 // 10
+    assert ext.reserved(CALLER) == deposit + 2 * UNIT
+    assert ext.billing.escrow_of(CALLER) == (2 * UNIT, 0)
+    assert registry.agents.get(0)["deposit"] == deposit  # type: ignore[attr-defined]
