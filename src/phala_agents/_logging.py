@@ -46,6 +46,25 @@ def redact_secrets(
     return event_dict
 
 
+class _CurrentStderrLogger:
+    """Writes each line to whatever ``sys.stderr`` is at call time.
+
+    A logger bound to the stream object at configure time goes stale when stderr is swapped
+    (test runners, CliRunner) and then fails with "I/O operation on closed file".
+    """
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        stream.write(message + "\n")
+        stream.flush()
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+def _stderr_logger_factory(*_args: object) -> _CurrentStderrLogger:
+    return _CurrentStderrLogger()
+
+
 def configure_logging(*, level: str = "info", json: bool | None = None) -> None:
     """Configure structlog once: stderr, console renderer on a TTY, JSON lines otherwise."""
     use_json = (not sys.stderr.isatty()) if json is None else json
@@ -69,6 +88,6 @@ def configure_logging(*, level: str = "info", json: bool | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger_factory,
         cache_logger_on_first_use=False,
     )
