@@ -267,14 +267,22 @@ def test_call_errors_are_noops() -> None:
         assert_noop(ext, "BadOrigin", "deposit", Origin.root(), amount=1)
         assert_noop(ext, "Billing::ZeroAmount", "deposit", signed(CALLER), amount=0)
         assert_noop(ext, "Billing::InsufficientBalance", "deposit", signed(CALLER), amount=2000 * UNIT)
+        # The existential deposit stays free.
+        left = ext.free(CALLER) - ED
+        assert_noop(ext, "Billing::InsufficientBalance", "deposit", signed(CALLER), amount=left + 1)
         assert_noop(ext, "Billing::InsufficientBalance", "deposit", signed(NOBODY), amount=1)
         assert_noop(ext, "Billing::NoEscrow", "request_withdraw", signed(CALLER), amount=1)
         assert_noop(ext, "Billing::NoEscrow", "withdraw", signed(CALLER))
-        assert_ok(ext, "deposit", signed(CALLER), amount=10 * UNIT)
+        assert_ok(ext, "deposit", signed(CALLER), amount=left - 10 * UNIT)
+        assert_ok(ext, "request_withdraw", signed(CALLER), amount=left - 20 * UNIT)
         assert_noop(ext, "BadOrigin", "request_withdraw", Origin.none(), amount=1)
         assert_noop(ext, "Billing::ZeroAmount", "request_withdraw", signed(CALLER), amount=0)
         assert_noop(ext, "Billing::InsufficientEscrow", "request_withdraw", signed(CALLER), amount=11 * UNIT)
+        assert_noop(ext, "Billing::StillUnbonding", "withdraw", signed(CALLER))
+        ext.set_block_number(11)
+        assert_ok(ext, "withdraw", signed(CALLER))
         assert_noop(ext, "Billing::NothingUnbonding", "withdraw", signed(CALLER))
+        assert ext.free(CALLER) == left + ED - 10 * UNIT
         assert_noop(ext, "BadOrigin", "settle", Origin.root(), receipts=[R(nonce=1).build()])
         assert_noop(ext, "Billing::EmptyBatch", "settle", signed(WORKER), receipts=[])
 

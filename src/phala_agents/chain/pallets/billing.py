@@ -365,6 +365,10 @@ class Billing(Pallet, name="Billing"):
         who = ensure_signed(origin)
         if amount == 0:
             raise self.error("ZeroAmount")
+        # Keep the existential deposit free: an account living on reserves alone would be reaped
+        # (dust lost, nonce reset) when settlement drains the last of its escrow.
+        if self.balances.free_balance(who) - amount < self.balances.config.existential_deposit:
+            raise self.error("InsufficientBalance")
         try:
             self.balances.reserve(who, amount)
         except DispatchError:
