@@ -16,7 +16,7 @@ $(NPM_STAMP): js/package.json js/package-lock.json
 	cd js && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(STAMP) $(NPM_STAMP)
+setup: $(STAMP) $(NPM_STAMP) llama
 
 demo: setup
 	$(BIN)/phala-agent demo
