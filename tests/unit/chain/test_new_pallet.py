@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import cast
 
 import pytest
+from chain_harness import FakeWebsocket, MiniChain
 from substrateinterface import Keypair, SubstrateInterface
 
-from conftest import FakeWebsocket, MiniChain
 from phala_agents.chain import DevRuntime
 from phala_agents.chain.frame import (
     Blake2_128Concat,
@@ -115,7 +115,8 @@ def test_new_pallet_through_substrate_interface(notes_chain: MiniChain) -> None:
 
 
 def test_new_pallet_storage_iterates_in_key_order(notes_chain: MiniChain) -> None:
-    from conftest import DictState
+    from chain_harness import DictState
+
     from phala_agents.chain import StorageOverlay
 
     rt = notes_chain.runtime

@@ -7,10 +7,10 @@ import importlib
 import re
 
 import pytest
+from chain_harness import DictState, MiniChain
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import DictState, MiniChain
 from phala_agents.chain import StorageOverlay, TransactionSource
 from phala_agents.errors import DecodeError, InvalidTransaction
 

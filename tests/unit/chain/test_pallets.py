@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 import pytest
+from chain_harness import DictState
 
-from conftest import DictState
 from phala_agents.chain import DEV_ACCOUNTS, DevRuntime, StorageOverlay
 from phala_agents.chain.frame import Call, Origin
 from phala_agents.chain.pallets.balances import Balances
@@ -354,9 +354,8 @@ def test_metadata_matches_the_pallet_declarations() -> None:
 
 
 def test_issuance_invariant_holds_through_blocks_with_fees() -> None:
+    from chain_harness import MiniChain
     from substrateinterface import Keypair
-
-    from conftest import MiniChain
 
     chain = MiniChain()
     rt = chain.runtime

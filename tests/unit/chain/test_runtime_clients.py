@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from chain_harness import FakeWebsocket, MiniChain
 from scalecodec.base import RuntimeConfigurationObject, ScaleBytes
 from scalecodec.type_registry import load_type_registry_preset
 from substrateinterface import Keypair, KeypairType, SubstrateInterface
 from substrateinterface.exceptions import SubstrateRequestException
 
-from conftest import FakeWebsocket, MiniChain
 from phala_agents.chain import DEV_ACCOUNTS, DEV_ENDOWMENT, DevRuntime
 from phala_agents.chain.runtime import PALLET_INDICES, api_id
 from phala_agents.scale import blake2_256, ss58_encode
