@@ -10,6 +10,7 @@ from phala_agents.worker.authorization import (
     Sr25519Signer,
     authorization_header,
     parse_authorization_header,
+    settle_call_args,
     sign_authorization,
     sign_receipt,
     verify_authorization,
@@ -23,9 +24,11 @@ from phala_agents.worker.call import (
     ReceiptDraft,
     ReceiptSigner,
 )
+from phala_agents.worker.caller import WorkerInfo, canonical_json, request_hash, sign_request
 from phala_agents.worker.ledger import Ledger, LedgerReceipt, NewReceipt, ReceiptState, ReceiptWriter
 from phala_agents.worker.meter import CallerId, Charge, GasMeter, Prices, Reservation, Usage
 from phala_agents.worker.model_server import ModelServer, find_llama_server, find_model
+from phala_agents.worker.server import Gateway, GatewayConfig, build_app
 from phala_agents.worker.tokens import (
     estimate_prompt_tokens,
     estimate_text_tokens,
@@ -40,17 +43,22 @@ from phala_agents.worker.upstream import (
     UpstreamClient,
     UpstreamModel,
 )
+from phala_agents.worker.view import AgentRecord, ChainView, StaticChainView
 
 __all__ = [
     "AUTHORIZATION_HEADER",
+    "AgentRecord",
     "CallAuthorization",
     "CallSpec",
     "CallerId",
+    "ChainView",
     "Charge",
     "ChatRequest",
     "ChatStream",
     "CompletionResult",
     "GasMeter",
+    "Gateway",
+    "GatewayConfig",
     "Ledger",
     "LedgerReceipt",
     "MeteredCall",
@@ -70,19 +78,26 @@ __all__ = [
     "SignedAuthorization",
     "SignedReceipt",
     "Sr25519Signer",
+    "StaticChainView",
     "StreamResult",
     "UpstreamClient",
     "UpstreamModel",
     "Usage",
+    "WorkerInfo",
     "authorization_header",
+    "build_app",
+    "canonical_json",
     "estimate_prompt_tokens",
     "estimate_text_tokens",
     "find_llama_server",
     "find_model",
     "install_tiktoken_cache",
     "parse_authorization_header",
+    "request_hash",
+    "settle_call_args",
     "sign_authorization",
     "sign_receipt",
+    "sign_request",
     "verify_authorization",
     "verify_receipt",
 ]
