@@ -14,7 +14,14 @@ from substrateinterface import Keypair, SubstrateInterface
 
 from phala_agents.node import NodeConfig, NodeThread
 from phala_agents.scale import blake2_256
-from phala_agents.worker import Receipt, ReceiptUsage, sign_authorization, sign_receipt, verify_receipt
+from phala_agents.worker import (
+    Receipt,
+    ReceiptUsage,
+    sign_authorization,
+    sign_receipt,
+    verify_receipt,
+)
+from phala_agents.worker.authorization import settle_call_args
 
 pytestmark = pytest.mark.conformance
 
@@ -41,17 +48,6 @@ def _submit(s: SubstrateInterface, signer: Keypair, pallet: str, name: str, para
     )
     assert receipt.is_success, receipt.error_message
     return receipt
-
-
-def _hexify(value: object) -> object:
-    """Our values (bytes) into what substrate-interface's encoder takes (0x-hex)."""
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    if isinstance(value, dict):
-        return {k: _hexify(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_hexify(v) for v in value]
-    return value
 
 
 def _register_agent(s: SubstrateInterface) -> int:
@@ -132,7 +128,7 @@ def test_deposit_settle_batch_and_escrow(substrate: SubstrateInterface) -> None:
     batch = [good1, forged, good2, greedy, unknown]
 
     bob0 = s.query("System", "Account", [BOB.ss58_address]).value["data"]["free"]
-    call = s.compose_call("Billing", "settle", {"receipts": [_hexify(r.to_value()) for r in batch]})
+    call = s.compose_call("Billing", "settle", settle_call_args(batch))
     info = s.get_payment_info(call, CHARLIE)
     assert info["partialFee"] > 0
     xt = s.create_signed_extrinsic(call=call, keypair=CHARLIE)
@@ -165,7 +161,7 @@ def test_deposit_settle_batch_and_escrow(substrate: SubstrateInterface) -> None:
     assert s.query("Billing", "Settled", ["0x" + good1.receipt_id.hex()]).value is not None
 
     # Replaying the batch changes nothing: the good ones are AlreadySettled.
-    again = _submit(s, CHARLIE, "Billing", "settle", {"receipts": [_hexify(good1.to_value())]})
+    again = _submit(s, CHARLIE, "Billing", "settle", settle_call_args([good1]))
     names = [e.value["event_id"] for e in again.triggered_events if e.value["module_id"] == "Billing"]
     assert names == ["AlreadySettled", "BatchSettled"]
     assert _escrow(s, ALICE)["balance"] == base + 47 * UNIT  # type: ignore[index]

@@ -50,6 +50,7 @@ __all__ = [
     "UsageCodec",
     "authorization_header",
     "parse_authorization_header",
+    "settle_call_args",
     "sign_authorization",
     "sign_receipt",
     "verify_authorization",
@@ -452,3 +453,19 @@ def verify_receipt(signed: SignedReceipt, *, worker: bytes | None = None) -> Non
         raise ReceiptError(
             f"receipt charge: found {receipt.charge}, wanted at most max_charge {auth.max_charge}"
         )
+
+
+def _hex_bytes(value: object) -> object:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, dict):
+        return {k: _hex_bytes(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_hex_bytes(v) for v in value]
+    return value
+
+
+def settle_call_args(receipts: Sequence[Receipt]) -> dict[str, object]:
+    """``Billing.settle`` arguments as substrate-interface's ``compose_call`` takes them (bytes as
+    0x-hex); at most ``MaxReceiptsPerSettle`` receipts per call."""
+    return {"receipts": [_hex_bytes(r.to_value()) for r in receipts]}

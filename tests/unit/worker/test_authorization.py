@@ -24,6 +24,7 @@ from phala_agents.worker import (
     verify_authorization,
     verify_receipt,
 )
+from phala_agents.worker.authorization import settle_call_args
 
 ALICE = Keypair.create_from_uri("//Alice")
 BOB = Keypair.create_from_uri("//Bob")  # the worker
@@ -164,3 +165,14 @@ def test_receipt_verification_failures() -> None:
         SignedReceipt.from_bytes(b"\x00" * 10)
     with pytest.raises(ReceiptError, match="does not decode"):
         SignedReceipt.from_bytes(signed.to_bytes()[5:])
+
+
+def test_settle_call_args_are_hex_values() -> None:
+    receipt = _receipt()
+    args = settle_call_args([receipt])
+    (value,) = args["receipts"]  # type: ignore[misc]
+    assert value["caller_signature"] == "0x" + receipt.caller_signature.hex()
+    assert value["authorization"]["caller"] == "0x" + ALICE.public_key.hex()
+    assert value["authorization"]["parent"] is None
+    assert value["children"] == ["0x" + "07" * 32]
+    assert value["charge"] == receipt.charge and value["usage"]["estimated"] is True
