@@ -407,3 +407,86 @@ def test_standard_pallets_spec_is_in_sync(repo_root: object) -> None:
         DevRuntime(), range(10), "Standard pallets of the dev runtime (generated; see docs/runtime.md)"
     )
     assert path.read_text() == wanted, "regenerate chain/pallets/standard.md with frame.pallets_markdown"
+
+
+def test_transfer_all_force_transfer_burn_and_force_unreserve() -> None:
+    with new_test_ext() as ext:
+        ext.set_block_number(1)
+        bal = ext.rt.pallet(Balances)
+        assert_ok(ext, "Balances", "transfer_all", signed(ALICE), dest=("Id", BOB), keep_alive=True)
+        assert free(ext, ALICE) == ED and free(ext, BOB) == 299 * ED
+        assert_ok(ext, "Balances", "transfer_all", signed(ALICE), dest=("Id", BOB), keep_alive=False)
+        assert not ext.rt.pallet(System).account.contains(ALICE)
+        assert_ok(
+            ext,
+            "Balances",
+            "force_transfer",
+            Origin.root(),
+            source=("Id", BOB),
+            dest=("Id", CHARLIE),
+            value=ED,
+        )
+        assert_last_event(ext, "Balances", "Transfer", {"from": BOB, "to": CHARLIE, "amount": ED})
+        issuance = bal.total_issuance.get()
+        assert_ok(ext, "Balances", "burn", signed(CHARLIE), value=ED, keep_alive=True)
+        assert bal.total_issuance.get() == issuance - ED
+        bal.reserve(CHARLIE, 5 * ED)
+        assert_ok(ext, "Balances", "force_unreserve", Origin.root(), who=("Id", CHARLIE), amount=2 * ED)
+        assert bal.reserved_balance(CHARLIE) == 3 * ED
+
+
+def test_timestamp_inherent_rules() -> None:
+    from chain_harness import MiniChain
+
+    from phala_agents.chain import BlockContext, TransactionSource
+    from phala_agents.errors import InvalidTransaction
+
+    chain = MiniChain()
+    chain.produce()
+    rt = chain.runtime
+    overlay = StorageOverlay(chain.state())
+    ctx = BlockContext(number=2, parent_hash=chain.head.hash, timestamp_ms=1)  # a clock that went back
+    rt.initialize_block(overlay, ctx)
+    (inherent,) = rt.inherent_extrinsics(overlay, ctx)
+    assert rt.apply_extrinsic(overlay, inherent).ok
+    with pytest.raises(InvalidTransaction) as exc:
+        rt.apply_extrinsic(overlay, inherent)  # a second set in one block
+    assert exc.value.reason == "BadMandatory"
+    rt.finalize_block(overlay)
+    now = rt.decode_extrinsic(inherent).call.args["now"]
+    assert now == chain.clock + 1  # never behind the previous block + MinimumPeriod
+    with pytest.raises(InvalidTransaction) as exc:
+        rt.validate_transaction(chain.state(), inherent, TransactionSource.EXTERNAL, chain.head.hash)
+    assert exc.value.reason == "MandatoryValidation"
+
+
+def test_query_fee_details_splits_the_fee() -> None:
+    from chain_harness import MiniChain
+    from substrateinterface import Keypair
+
+    from phala_agents.chain.frame._types import FeeDetails, RuntimeDispatchInfo
+
+    chain = MiniChain()
+    rt = chain.runtime
+    alice = Keypair.create_from_uri("//Alice")
+    call = Call(pallet="Balances", name="transfer_keep_alive", args={"dest": ("Id", BOB), "value": 10**12})
+    cb = rt.call_codec.encode(call)
+    payload = rt.signing_payload(cb, rt.extra_bytes(nonce=0, tip=9), chain.genesis_hash, chain.genesis_hash)
+    xt = rt.encode_signed(
+        call, signer=alice.public_key, signature=("Sr25519", alice.sign(payload)), nonce=0, tip=9
+    )
+    length = len(xt).to_bytes(4, "little")
+    details = FeeDetails.decode_all(
+        rt.call(chain.state(), "TransactionPaymentApi_query_fee_details", xt + length)
+    )
+    info = RuntimeDispatchInfo.decode_all(
+        rt.call(chain.state(), "TransactionPaymentApi_query_info", xt + length)
+    )
+    inclusion = details["inclusion_fee"]
+    assert isinstance(inclusion, dict) and details["tip"] == 9
+    assert (
+        info["partial_fee"] == inclusion["base_fee"] + inclusion["len_fee"] + inclusion["adjusted_weight_fee"]
+    )
+    assert inclusion["len_fee"] == len(xt) * 10**6
+    block = chain.produce([xt])
+    assert block.outcomes[-1].fee == info["partial_fee"] + 9  # type: ignore[union-attr]
