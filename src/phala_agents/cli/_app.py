@@ -9,6 +9,7 @@ import typer
 from phala_agents import __version__
 from phala_agents._logging import configure_logging
 from phala_agents.cli import _common
+from phala_agents.cli import agents as agents_commands
 from phala_agents.cli import attest as attest_commands
 from phala_agents.cli import chain as chain_commands
 from phala_agents.cli import demo as demo_commands
@@ -50,5 +51,12 @@ def root(
     _common.set_debug(debug)
 
 
-for _module in (node_commands, chain_commands, attest_commands, demo_commands, keys_commands):
+for _module in (
+    node_commands,
+    chain_commands,
+    attest_commands,
+    demo_commands,
+    keys_commands,
+    agents_commands,
+):
     _module.register(app)
