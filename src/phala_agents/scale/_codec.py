@@ -495,6 +495,9 @@ Unit = Tuple()
 
 
 class Option(Codec["T | None"]):
+    """``Option<T>``: 0x00, or 0x01 ++ T. ``Option<bool>`` too: parity-scale-codec's one-byte form
+    is the separate ``OptionBool`` shim type, and metadata describes the generic enum."""
+
     __slots__ = ("inner",)
 
     def __init__(self, inner: Codec[T]) -> None:
@@ -502,8 +505,6 @@ class Option(Codec["T | None"]):
         self.type_name = f"Option<{inner.type_name}>"
 
     def encode(self, value: T | None) -> bytes:
-        if self.inner is Bool:  # parity-scale-codec packs Option<bool> into one byte
-            return b"\x00" if value is None else (b"\x01" if value else b"\x02")
         if value is None:
             return b"\x00"
         return b"\x01" + self.inner.encode(value)
@@ -512,10 +513,6 @@ class Option(Codec["T | None"]):
         if offset >= len(data):
             raise _eof(offset, self.type_name, 1, 0)
         tag = data[offset]
-        if self.inner is Bool:
-            if tag > 2:
-                raise decode_error(offset, self.type_name, f"byte {tag:#04x}", "0x00, 0x01 or 0x02")
-            return (None if tag == 0 else cast("T", tag == 1)), offset + 1
         if tag == 0:
             return None, offset + 1
         if tag == 1:

@@ -61,8 +61,8 @@ ALICE = bytes.fromhex("d43593c715fdd31c61141abd04a99fd6822c8558854ccde39a5684e7a
         (Bytes, b"\x01\x02", "080102"),
         (Option(U32), None, "00"),
         (Option(U32), 1, "0101000000"),
-        (Option(Bool), True, "01"),
-        (Option(Bool), False, "02"),
+        (Option(Bool), True, "0101"),
+        (Option(Bool), False, "0100"),
         (Vec(U16), [4, 8, 15, 16, 23, 42], "18040008000f00100017002a00"),
         (Tuple(U8, Bool), (3, False), "0300"),  # type: ignore[arg-type]
     ],
