@@ -27,6 +27,7 @@ from phala_agents.chain.frame._storage import Ext, StorageDoubleMap, StorageMap
 from phala_agents.chain.frame._types import DispatchErrorCodec, Phase
 from phala_agents.errors import BadOrigin, DispatchError, ModuleError
 from phala_agents.scale import (
+    H256,
     AnyCodec,
     Bytes,
     Codec,
@@ -51,6 +52,7 @@ from phala_agents.scale._metadata import (
 )
 
 P = TypeVar("P", bound=Pallet)
+_TOPICS = Vec(H256)  # EventRecord.topics: Vec<T::Hash>
 # sp-runtime decodes extrinsics with a depth limit (MAX_EXTRINSIC_DEPTH = 256) so nested calls
 # (sudo(sudo(...))) cannot exhaust the stack; we count RuntimeCall nesting per thread.
 MAX_CALL_DEPTH = 256
@@ -246,9 +248,9 @@ class FrameRuntime:
             [
                 field("phase", Phase, "Phase"),
                 field("event", self.event_codec, "E"),
-                field("topics", _h256_vec(), "Vec<T>"),
+                field("topics", _TOPICS, "Vec<T>"),
             ],
-            params=(("E", self.event_codec), ("T", _h256())),
+            params=(("E", self.event_codec), ("T", H256)),
         )
         self._event_encoders = {i: e.encode for i, e in self.event_enums.items()}
 
@@ -360,7 +362,7 @@ class FrameRuntime:
     ) -> MetadataV14:
         reg = TypeRegistry()
         # Register the outer types first so their ids are small and stable.
-        call_id = reg.register(cast("AnyCodec", self.call_codec))
+        reg.register(cast("AnyCodec", self.call_codec))
         reg.register(cast("AnyCodec", self.event_record_codec))
         extra = Tuple(*[s.extra for s in signed_extensions])
         # scale-info describes the extrinsic as an opaque Vec<u8> composite whose parameters
@@ -377,7 +379,6 @@ class FrameRuntime:
             docs=("UncheckedExtrinsic raw bytes, requires custom decoding routine",),
         )
         extrinsic_id = reg.register(cast("AnyCodec", unchecked))
-        del call_id
         pallets = []
         for index, pallet in self.pallets.items():
             storage: list[StorageEntryMeta] = []
@@ -406,10 +407,9 @@ class FrameRuntime:
                     )
                 )
             calls_id = None
-            for name, idx, enum in self.call_codec.pallet_enums:
+            for _, idx, enum in self.call_codec.pallet_enums:
                 if idx == index:
                     calls_id = reg.register(cast("AnyCodec", enum))
-                    del name
             constants = tuple(
                 ConstantMeta(
                     name=c.name,
@@ -449,20 +449,3 @@ class FrameRuntime:
             extrinsic=ExtrinsicMeta(type=extrinsic_id, version=4, signed_extensions=exts),
             runtime_type=runtime_id,
         )
-
-
-_H256_VEC: list[AnyCodec] = []
-
-
-def _h256() -> AnyCodec:
-    from phala_agents.scale import H256
-
-    return cast("AnyCodec", H256)
-
-
-def _h256_vec() -> AnyCodec:
-    from phala_agents.scale import Vec
-
-    if not _H256_VEC:
-        _H256_VEC.append(cast("AnyCodec", Vec(_h256())))
-    return _H256_VEC[0]
