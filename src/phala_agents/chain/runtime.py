@@ -580,9 +580,11 @@ class DevRuntime(FrameRuntime):
         saved = (ext.overlay, ext.events, ext.phase, ext.extrinsic_index)
         ext.overlay, ext.events, ext.phase, ext.extrinsic_index = overlay, [], b"\x02", 0
         try:
-            # frame_executive validates in a block initialised on top of the given one.
+            # frame_executive validates in a block initialised on top of the given one; of that
+            # initialisation only Number and BlockHash(parent) matter to the checks below.
             number = self.system.number.get()
-            self.system.initialize(number + 1, bytes(block_hash), {"logs": []})
+            self.system.number.put(number + 1)
+            self.system.block_hash.insert(number, bytes(block_hash))
             xt = self.decode_extrinsic(extrinsic)
             info = self.call_info(xt.call)
             if not xt.signed:
