@@ -72,6 +72,15 @@ class Connection(Protocol):
     def send_text(self, text: str) -> None: ...
 
 
+def notify(conn: Connection, method: str, sub_id: str, result: JsonValue) -> None:
+    """Send one subscription notification (dropped when the connection is gone)."""
+    if conn.closed:
+        return
+    conn.send_text(
+        dumps({"jsonrpc": "2.0", "method": method, "params": {"subscription": sub_id, "result": result}})
+    )
+
+
 @dataclass(slots=True)
 class Call:
     """One method call: the connection it came on, and work to run after the response is sent."""

@@ -26,7 +26,7 @@ from phala_agents.chain._interface import TransactionSource, ValidTransaction
 from phala_agents.errors import DecodeError, InvalidTransaction, RpcError, ScaleError, UnknownTransaction
 from phala_agents.node._blocks import Header, to_hex
 from phala_agents.node._chain import AuthoredBlock, Chain, ChainBackend, ChainError
-from phala_agents.node._jsonrpc import Connection, Dispatcher, dumps
+from phala_agents.node._jsonrpc import Connection, Dispatcher, notify
 from phala_agents.node._pool import POOL_INVALID_TX, POOL_UNKNOWN_VALIDITY, PoolTransaction, TransactionPool
 from phala_agents.node._server import RpcServer, ServerLimits
 from phala_agents.node._store import BlockStore
@@ -377,14 +377,6 @@ def invalid_text(reason: str) -> str:
         digits = "".join(ch for ch in reason if ch.isdigit())
         return f"Custom error: {digits}" if digits else reason
     return INVALID_TRANSACTION_TEXT.get(reason, reason)
-
-
-def notify(conn: Connection, method: str, sub_id: str, result: object) -> None:
-    if conn.closed:
-        return
-    conn.send_text(
-        dumps({"jsonrpc": "2.0", "method": method, "params": {"subscription": sub_id, "result": result}})
-    )
 
 
 # --- running a node in a background thread (tests, demo, benchmarks) ------------------------------

@@ -23,6 +23,7 @@ from phala_agents.node._jsonrpc import (
     integer,
     invalid_params,
     new_subscription_id,
+    notify,
     param,
 )
 from phala_agents.node._ss58 import ss58_decode
@@ -358,8 +359,6 @@ class _Api:
                     del node.watchers[tx_hash]
 
         conn.subscriptions[sub_id] = cancel
-        from phala_agents.node._node import notify
-
         call.after.append(lambda: notify(conn, "author_extrinsicUpdate", sub_id, status))
         return sub_id
 
@@ -376,8 +375,6 @@ class _Api:
             registry[sub_id] = (conn, method)
             call.conn.subscriptions[sub_id] = lambda: registry.pop(sub_id, None) and None
             header = node.require_chain().head.header.to_json()
-            from phala_agents.node._node import notify
-
             call.after.append(lambda: notify(conn, method, sub_id, header))
             return sub_id
 
@@ -405,8 +402,6 @@ class _Api:
             ],
         }
         if keys:
-            from phala_agents.node._node import notify
-
             call.after.append(lambda: notify(conn, "state_storage", sub_id, initial))
         return sub_id
 
@@ -415,8 +410,6 @@ class _Api:
         conn = call.conn
         conn.subscriptions[sub_id] = lambda: None
         version = dict(self.node.runtime.runtime_version())
-        from phala_agents.node._node import notify
-
         call.after.append(lambda: notify(conn, "state_runtimeVersion", sub_id, version))
         return sub_id
 
