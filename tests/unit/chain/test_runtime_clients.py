@@ -339,3 +339,10 @@ def test_validate_transaction_api_encodes_transaction_validity(chain: MiniChain)
     unsigned = encode_len(1 + 3) + b"\x04" + rt.call_codec.encode(call)
     params = b"\x02" + unsigned + H256.encode(chain.head.hash)
     assert rt.call(chain.state(), "TaggedTransactionQueue_validate_transaction", params) == b"\x01\x01\x01"
+
+
+def test_runtime_calls_decode_with_scalecodec_runtime_api_table(substrate: SubstrateInterface) -> None:
+    version = substrate.runtime_call("Core", "version").value
+    assert version["spec_name"] == "phala-agents-dev" and version["spec_version"] == 100
+    assert ["0xdf6acb689907609b", 5] in [list(a) for a in version["apis"]]
+    assert substrate.runtime_call("AccountNonceApi", "account_nonce", [ALICE.ss58_address]).value == 0
