@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import sr25519
+from _signing import FastSigner
 from substrateinterface import Keypair, SubstrateInterface
 
 from conftest import WsClient
 from phala_agents.node import NodeConfig, NodeThread
-from phala_agents.scale import encode_compact
 
 ALICE = Keypair.create_from_uri("//Alice")
 
@@ -30,32 +29,6 @@ def substrate(real_node: NodeThread) -> Iterator[SubstrateInterface]:
     s.close()
 
 
-def _signed(
-    s: SubstrateInterface,
-    pair: Keypair,
-    nonce: int,
-    *,
-    genesis: bytes | None = None,
-    spec: int | None = None,
-    corrupt_signature: bool = False,
-) -> str:
-    call = bytes(s.compose_call("System", "remark", {"remark": "0x00"}).data.data)
-    real_genesis = bytes.fromhex(s.get_block_hash(0)[2:])
-    extra = b"\x00" + encode_compact(nonce) + encode_compact(0) + b"\x00"  # immortal, tip 0, mode 0
-    additional = (
-        (spec if spec is not None else s.runtime_version).to_bytes(4, "little")
-        + s.transaction_version.to_bytes(4, "little")
-        + (genesis or real_genesis)
-        + real_genesis
-        + b"\x00"
-    )
-    signature = sr25519.sign((pair.public_key, pair.private_key), call + extra + additional)
-    if corrupt_signature:
-        signature = bytes([signature[0] ^ 1]) + signature[1:]
-    body = b"\x84\x00" + pair.public_key + b"\x01" + signature + extra + call
-    return "0x" + (encode_compact(len(body)) + body).hex()
-
-
 def _expect(ws: WsClient, xt: str, code: int, data: str | None) -> None:
     root = ws.result("chain_getHeader")["stateRoot"]
     resp = ws.call("author_submitExtrinsic", [xt])
@@ -68,6 +41,12 @@ def _expect(ws: WsClient, xt: str, code: int, data: str | None) -> None:
 
 def test_bad_extrinsics_get_substrate_errors(real_node: NodeThread, substrate: SubstrateInterface) -> None:
     ws = WsClient(real_node.url)
+    signer = FastSigner(substrate)
+    remark = signer.remark_call()
+
+    def _signed(s: SubstrateInterface, pair: Keypair, nonce: int, **kwargs: object) -> str:
+        return signer.sign(pair, nonce, remark, **kwargs)  # type: ignore[arg-type]
+
     try:
         good = _signed(substrate, ALICE, 0)
         _expect(

@@ -3,16 +3,21 @@ printed URL, SIGTERM, a busy port, and a real-runtime restart after SIGKILL."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
+from _signing import FastSigner
 from substrateinterface import Keypair, SubstrateInterface
 from typer.testing import CliRunner
 
+from conftest import WsClient
 from phala_agents.cli._app import app
 
 BIN = Path(sys.executable).parent / "phala-agent"
@@ -74,35 +79,81 @@ def test_sigterm_stops_cleanly_and_busy_port_is_exit_3() -> None:
         _reap(proc)
 
 
-def test_real_runtime_survives_sigkill(tmp_path: Path) -> None:
+def test_real_runtime_sigkill_mid_load_loses_no_finalized_block(tmp_path: Path) -> None:
+    """Transfers stream in over one connection while the node is SIGKILLed; after a restart every
+    block a client saw finalized is there with the same header, and the chain goes on."""
     base = tmp_path / "chain"
     proc, url = _start("--base-path", str(base))
+    finalized: list[dict[str, object]] = []
     try:
         s = SubstrateInterface(url=url)
-        alice, bob = Keypair.create_from_uri("//Alice"), Keypair.create_from_uri("//Bob")
-        call = s.compose_call("Balances", "transfer_keep_alive", {"dest": bob.ss58_address, "value": 10**12})
-        receipt = s.submit_extrinsic(
-            s.create_signed_extrinsic(call=call, keypair=alice), wait_for_finalization=True
-        )
-        assert receipt.is_success
-        head = s.get_block_header()["header"]
-        bob_free = s.query("System", "Account", [bob.ss58_address]).value["data"]["free"]
+        signer = FastSigner(s)
         s.close()
-        os.kill(proc.pid, signal.SIGKILL)
+        senders = [Keypair.create_from_uri(f"//{n}") for n in ("Alice", "Bob", "Charlie")]
+        xts = [
+            signer.sign(
+                pair, nonce, signer.transfer_call(bytes([7, nonce % 256, k]) * 10 + b"\x01\x02", 10**12)
+            )
+            for nonce in range(400)
+            for k, pair in enumerate(senders)
+        ]
+        watcher = WsClient(url)
+        sub = watcher.result("chain_subscribeFinalizedHeads")
+        stop = threading.Event()
+
+        def load() -> None:
+            client = WsClient(url)
+            try:
+                for start in range(0, len(xts), 30):
+                    if stop.is_set():
+                        return
+                    batch = [
+                        {
+                            "jsonrpc": "2.0",
+                            "id": start + i,
+                            "method": "author_submitExtrinsic",
+                            "params": [xt],
+                        }
+                        for i, xt in enumerate(xts[start : start + 30])
+                    ]
+                    client.raw(json.dumps(batch))
+            except Exception:
+                pass  # the node died under us: expected
+            finally:
+                with contextlib.suppress(Exception):
+                    client.close()
+
+        loader = threading.Thread(target=load, daemon=True)
+        loader.start()
+        finalized = [dict(n) for n in watcher.wait_notes(sub, 12, timeout=120)]
+        os.kill(proc.pid, signal.SIGKILL)  # mid-load: no clean shutdown
+        proc.wait(timeout=30)
+        stop.set()
+        loader.join(timeout=30)
+        with contextlib.suppress(Exception):
+            watcher.close()
     finally:
         _reap(proc)
     proc, url = _start("--base-path", str(base))
     try:
+        ws = WsClient(url)
+        head = ws.result("chain_getHeader")
+        assert int(str(head["number"]), 16) >= int(str(finalized[-1]["number"]), 16)
+        for note in finalized:
+            block_hash = ws.result("chain_getBlockHash", [int(str(note["number"]), 16)])
+            assert ws.result("chain_getHeader", [block_hash]) == note
         s = SubstrateInterface(url=url)
-        again = s.get_block_header()["header"]
-        assert (again["hash"], again["stateRoot"], again["number"]) == (
-            head["hash"],
-            head["stateRoot"],
-            head["number"],
+        nonce = s.get_account_nonce(senders[0].ss58_address)
+        assert nonce > 0
+        call = s.compose_call(
+            "Balances", "transfer_keep_alive", {"dest": senders[1].ss58_address, "value": 10**12}
         )
-        assert s.query("System", "Account", [bob.ss58_address]).value["data"]["free"] == bob_free
-        assert s.get_account_nonce(alice.ss58_address) == 1
+        receipt = s.submit_extrinsic(
+            s.create_signed_extrinsic(call=call, keypair=senders[0]), wait_for_inclusion=True
+        )
+        assert receipt.is_success
         s.close()
+        ws.close()
     finally:
         _reap(proc)
 
