@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from phala_agents.node._node import DevNode
 
 STATE_CLIENT_ERROR = 4003
+STATE_INVALID_RANGE = 4001
 STATE_INVALID_COUNT = 4002
 KEYS_PAGED_MAX = 1000
 
@@ -79,6 +80,7 @@ def install(node: DevNode) -> None:
         "state_getKeys": api.get_keys,
         "state_getPairs": api.get_pairs,
         "state_queryStorageAt": api.query_storage_at,
+        "state_queryStorage": api.query_storage,
         "state_call": api.state_call,
         "state_callAt": api.state_call,
         "state_getReadProof": api.read_proof,
@@ -276,6 +278,43 @@ class _Api:
             value = state.get(key)
             changes.append([to_hex(key), None if value is None else to_hex(value)])
         return [{"block": to_hex(at), "changes": changes}]
+
+    def query_storage(self, call: Call, params: list[JsonValue]) -> JsonValue:
+        """The values of ``keys`` at ``from`` and at every later block (to ``to``) that changed them."""
+        check_arity(params, 3)
+        raw_keys = param(params, 0, "keys")
+        if not isinstance(raw_keys, list):
+            raise invalid_params("keys: wanted an array of 0x-hex keys")
+        keys = [hex_bytes(k, "key") for k in raw_keys]
+        chain = self.node.require_chain()
+        first = chain.number_of(self._at(param(params, 1, "from block")))
+        last = chain.number_of(self._at(param(params, 2, "to block", required=False)))
+        assert first is not None and last is not None
+        if first > last:
+            raise RpcError(
+                STATE_INVALID_RANGE,
+                f"Cannot resolve a block range ['{first}' ... '{last}]. from number > to number",
+            )
+        out: list[JsonValue] = []
+        for number in range(first, last + 1):
+            block_hash = chain.hash_of(number)
+            assert block_hash is not None
+            if number == first:
+                state = chain.state_at(block_hash)
+                assert state is not None
+                values = {k: state.get(k) for k in keys}
+            else:
+                changed = chain.block_changes(block_hash)
+                values = {k: changed[k] for k in keys if k in changed}
+                if not values:
+                    continue
+            out.append(
+                {
+                    "block": to_hex(block_hash),
+                    "changes": [[to_hex(k), None if v is None else to_hex(v)] for k, v in values.items()],
+                }
+            )
+        return out
 
     def state_call(self, call: Call, params: list[JsonValue]) -> JsonValue:
         check_arity(params, 3)

@@ -47,6 +47,13 @@ def test_keys_paged_history_and_proofs(ws: WsClient) -> None:
     assert notes[0]["changes"] == [[_hex(kv_key(accounts[0])), None]]
     assert notes[-1]["changes"] == [[_hex(kv_key(accounts[0])), _hex(b"v2")]]
 
+    # state_queryStorage: the value at the first block, then every block that changed it
+    history = ws.result("state_queryStorage", [[_hex(kv_key(accounts[0]))], first_block])
+    assert [h["changes"][0][1] for h in history] == [_hex(b"v1"), _hex(b"v2")]
+    assert history[0]["block"] == first_block
+    head = ws.result("chain_getHead")
+    assert ws.call("state_queryStorage", [[], head, first_block])["error"]["code"] == 4001
+
     # read proofs verify against the header's state root, at the head and at an older block
     keys = [kv_key(accounts[0]), nonce_key(accounts[3]), b"absent"]
     for at in (None, first_block):
