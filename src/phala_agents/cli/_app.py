@@ -15,6 +15,7 @@ from phala_agents.cli import chain as chain_commands
 from phala_agents.cli import demo as demo_commands
 from phala_agents.cli import keys as keys_commands
 from phala_agents.cli import node as node_commands
+from phala_agents.cli import worker as worker_commands
 
 app = typer.Typer(
     name="phala-agent",
@@ -58,5 +59,6 @@ for _module in (
     demo_commands,
     keys_commands,
     agents_commands,
+    worker_commands,
 ):
     _module.register(app)

@@ -192,6 +192,7 @@ class GatewayConfig:
     cluster_key: ClusterKey
     upstreams: Sequence[UpstreamModel]
     ss58_format: int = 42
+    dev_chain: bool = False
     max_body_bytes: int = 1 << 20
 
     def __repr__(self) -> str:
@@ -695,6 +696,7 @@ class Gateway:
                 "worker_address": self._address(self.worker),
                 "head": self.view.head,
                 "ss58_format": self.config.ss58_format,
+                "dev_chain": self.config.dev_chain,
             }
         )
 

@@ -86,6 +86,7 @@ class WorkerService:
                 cluster_key=self.options.cluster_key,
                 upstreams=self.options.upstreams,
                 ss58_format=self.sync.ss58_format,
+                dev_chain=self.sync.dev_chain,
             ),
             view=self.sync,
             meter=self.meter,

@@ -124,6 +124,7 @@ class ChainSync:
         self._known: set[bytes] = set()
         self._used: dict[bytes, set[int]] = {}
         self.ss58_format = 42
+        self.dev_chain = False
         self.error: BaseException | None = None
 
     # lifecycle
@@ -132,6 +133,7 @@ class ChainSync:
         client = self._connect(self._url)
         self._client = client
         self.ss58_format = client.ss58_format
+        self.dev_chain = client.is_dev_chain
         self._genesis = bytes.fromhex(client.block_hash(0).removeprefix("0x"))
         head = client.head("finalized")
         with self._lock:
