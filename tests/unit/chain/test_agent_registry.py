@@ -793,3 +793,9 @@ def test_golden_storage_keys(substrate: SubstrateInterface) -> None:
         si_key("AgentByName", ALICE_SS58, "0x" + b"assistant".hex())
         == "0x" + ours["AgentByName(Alice, assistant)"].hex()
     )
+
+
+def test_every_declared_error_has_an_assert_noop_case() -> None:
+    text = Path(__file__).read_text()
+    missing = [e.name for e in AgentRegistry.ERRORS if f'"AgentRegistry::{e.name}"' not in text]
+    assert missing == []
