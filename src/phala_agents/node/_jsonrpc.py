@@ -20,7 +20,11 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
+TOO_MANY_SUBSCRIPTIONS = -32006
 OVERSIZED_REQUEST = -32007
+OVERSIZED_RESPONSE = -32008
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 1024  # jsonrpsee's default
+MAX_RESPONSE_SIZE = 15 * 1024 * 1024  # Substrate's --rpc-max-response-size 15
 
 _ALPHABET = string.ascii_letters + string.digits
 
@@ -48,6 +52,16 @@ def oversized_response(limit: int) -> str:
 
 def invalid_params(detail: str) -> RpcError:
     return RpcError(INVALID_PARAMS, "Invalid params", detail)
+
+
+def check_subscription_limit(conn: Connection) -> None:
+    """jsonrpsee refuses more than 1024 subscriptions on one connection (-32006)."""
+    if len(conn.subscriptions) >= MAX_SUBSCRIPTIONS_PER_CONNECTION:
+        raise RpcError(
+            TOO_MANY_SUBSCRIPTIONS,
+            "Too many subscriptions on the connection",
+            f"Exceeded max limit of {MAX_SUBSCRIPTIONS_PER_CONNECTION}",
+        )
 
 
 def new_subscription_id() -> str:
@@ -101,8 +115,9 @@ class Method:
 class Dispatcher:
     """Parses requests (single or batch), calls methods, and builds responses."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_response_size: int = MAX_RESPONSE_SIZE) -> None:
         self.methods: dict[str, Method] = {}
+        self.max_response_size = max_response_size
 
     def add(self, name: str, handler: Handler, *, subscription: bool = False) -> None:
         self.methods[name] = Method(handler=handler, subscription=subscription)
@@ -163,7 +178,15 @@ class Dispatcher:
         after.extend(call.after)
         if not has_id:
             return None
-        return dumps({"jsonrpc": "2.0", "result": result, "id": req_id})
+        text = dumps({"jsonrpc": "2.0", "result": result, "id": req_id})
+        if len(text) > self.max_response_size:
+            return error_response(
+                req_id,
+                OVERSIZED_RESPONSE,
+                "Response is too big",
+                f"Exceeded max limit of {self.max_response_size}",
+            )
+        return text
 
 
 # --- parameter helpers ---------------------------------------------------------------------------

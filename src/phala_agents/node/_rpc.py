@@ -18,6 +18,7 @@ from phala_agents.node._jsonrpc import (
     Connection,
     JsonValue,
     check_arity,
+    check_subscription_limit,
     hash32,
     hex_bytes,
     integer,
@@ -381,6 +382,7 @@ class _Api:
     def submit_and_watch(self, call: Call, params: list[JsonValue]) -> JsonValue:
         check_arity(params, 1)
         data = hex_bytes(param(params, 0, "extrinsic"), "extrinsic")
+        check_subscription_limit(call.conn)
         node = self.node
         sub_id = new_subscription_id()
         conn = call.conn
@@ -409,6 +411,7 @@ class _Api:
         node = self.node
 
         def handler(call: Call, params: list[JsonValue]) -> JsonValue:
+            check_subscription_limit(call.conn)
             sub_id = new_subscription_id()
             conn = call.conn
             registry[sub_id] = (conn, method)
@@ -427,6 +430,7 @@ class _Api:
             if not isinstance(raw_keys, list):
                 raise invalid_params("keys: wanted an array of 0x-hex keys")
             keys = frozenset(hex_bytes(k, "key") for k in raw_keys)
+        check_subscription_limit(call.conn)
         node = self.node
         sub_id = new_subscription_id()
         conn = call.conn
@@ -445,6 +449,7 @@ class _Api:
         return sub_id
 
     def sub_runtime_version(self, call: Call, params: list[JsonValue]) -> JsonValue:
+        check_subscription_limit(call.conn)
         sub_id = new_subscription_id()
         conn = call.conn
         conn.subscriptions[sub_id] = lambda: None

@@ -146,3 +146,15 @@ def test_expect_100_continue(stub_node: NodeThread) -> None:
         while b'"result"' not in data:
             data += sock.recv(65536)
     assert b"200 OK" in data
+
+
+def test_subscription_limit_per_connection(ws: WsClient) -> None:
+    batch = [{"jsonrpc": "2.0", "id": i, "method": "state_subscribeRuntimeVersion"} for i in range(1025)]
+    resp = ws.raw(json.dumps(batch))
+    assert all("result" in r for r in resp[:1024])
+    assert resp[1024]["error"] == {
+        "code": -32006,
+        "message": "Too many subscriptions on the connection",
+        "data": "Exceeded max limit of 1024",
+    }
+    assert ws.result("system_name")
