@@ -172,3 +172,22 @@ def test_demo_tour_exits_zero() -> None:
         "stopped cleanly",
     ):
         assert expected in out
+
+
+def test_database_of_another_chain_is_exit_4(tmp_path: Path) -> None:
+    from _stub_runtime import stub_backend
+
+    from phala_agents.node import NodeConfig, NodeThread
+
+    base = tmp_path / "other"
+    with NodeThread(NodeConfig(base_path=base, rpc_port=0), stub_backend()):
+        pass
+    result = subprocess.run(
+        [str(BIN), "node", "--dev", "--base-path", str(base), "--rpc-port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 4
+    assert "database genesis" in result.stderr and result.stdout == ""
