@@ -97,6 +97,10 @@ def run(  # noqa: PLR0917 - typer maps each parameter to an option
         list[str] | None,
         typer.Option("--upstream", help="MODEL=BASE_URL (OpenAI-compatible, ending in /v1); repeatable."),
     ] = None,
+    tokenizer: Annotated[
+        list[str] | None,
+        typer.Option("--tokenizer", help="MODEL=ROOT_URL of a llama-server that counts the model's tokens."),
+    ] = None,
     upstream_key_env: Annotated[
         str | None,
         typer.Option("--upstream-key-env", help="Environment variable holding the upstreams' API key."),
