@@ -118,6 +118,19 @@ STEPS: list[DemoStep] = [
     DemoStep(title="Balances after", run=_balances_after),
 ]
 
+# The worker tour (issue 5): agents, escrow, a streamed openai SDK call, its receipt, settlement.
+from phala_agents.cli import demo_worker as _worker  # noqa: E402 - after the base steps it extends
+
+STEPS += [
+    DemoStep(title="Deploy the example agents (sealed prompts)", run=_worker.deploy_agents),
+    DemoStep(title="//Alice deposits into her Billing escrow", run=_worker.deposit_escrow),
+    DemoStep(title="Start the dev worker (llama-server + SmolLM2)", run=_worker.start_worker),
+    DemoStep(title="A streamed call through the official openai SDK", run=_worker.streamed_call),
+    DemoStep(title="The receipt, verified offline", run=_worker.receipt_step),
+    DemoStep(title="Settlement on chain", run=_worker.settlement_step),
+    DemoStep(title="//Alice's escrow before and after", run=_worker.escrow_after),
+]
+
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
@@ -144,6 +157,7 @@ def demo() -> None:
                     step.run(ctx)
                     _output.emit_line()
             finally:
+                _worker.stop_worker(ctx)
                 client.close()
         _output.emit_line("Done: the dev node stopped cleanly.")
     finally:

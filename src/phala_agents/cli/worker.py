@@ -163,7 +163,7 @@ def run(  # noqa: PLR0917 - typer maps each parameter to an option
         UpstreamModel(name=n, base_url=b, api_key=api_key) for n, b in map(_parse_upstream, upstream or [])
     ]
     model_server = None
-    if dev and not any(m.name == DEV_MODEL for m in models):
+    if dev and not models:
         model_server = ModelServer.dev()
         model_server.start()
         models.append(

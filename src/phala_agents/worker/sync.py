@@ -141,9 +141,8 @@ class ChainSync:
             for key, value in client.query_map("AgentRegistry", "Agents", at=head.hash):
                 agent_id = int(str(key))
                 self._agents[agent_id] = agent_from_chain(agent_id, value)
-            for key, _value in client.query_map("AgentRegistry", "Access", at=head.hash):
-                raw_id, who = cast(list[JsonValue], key)
-                self._access.add((int(str(raw_id)), _account(who)))
+            for agent_id in list(self._agents):
+                self._load_access(client, agent_id, head.hash)
         log.info("sync_loaded", head=head.number, agents=len(self._agents), grants=len(self._access))
         self._thread = threading.Thread(target=self._run, name="phala-worker-sync", daemon=True)
         self._thread.start()
@@ -215,6 +214,14 @@ class ChainSync:
             nonce = key[-1] if isinstance(key, list) else key
             used.add(int(str(nonce)))
         return used
+
+    def _load_access(self, client: ChainClient, agent_id: int, at: str) -> None:
+        # Per agent (a prefix query): substrate-interface's query_map of a whole double map
+        # returns tuple keys that ChainClient.query_page cannot decode.
+        self._access = {e for e in self._access if e[0] != agent_id}
+        for key, _value in client.query_map("AgentRegistry", "Access", agent_id, at=at):
+            who = key[-1] if isinstance(key, list) else key
+            self._access.add((agent_id, _account(who)))
 
     def _run(self) -> None:
         failures = 0
