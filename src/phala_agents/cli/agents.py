@@ -93,7 +93,10 @@ def register(app: typer.Typer) -> None:
     )
     group.command("list", help=f"Every agent (or one owner's).\n\n{_EXIT_CODES}")(list_agents)
     group.command("show", help=f"One agent's record (never its prompt).\n\n{_EXIT_CODES}")(show)
-    group.command("update", help=f"Update agent ID from an agent.toml.\n\n{_EXIT_CODES}")(update)
+    group.command(
+        "update",
+        help=f"Update agent ID from an agent.toml (version + 1; access as in the file).\n\n{_EXIT_CODES}",
+    )(update)
     group.command("pause", help=f"Pause an agent.\n\n{_EXIT_CODES}")(pause)
     group.command("resume", help=f"Resume a paused agent.\n\n{_EXIT_CODES}")(resume)
     group.command("retire", help=f"Retire an agent for good (returns the deposit).\n\n{_EXIT_CODES}")(retire)
@@ -404,6 +407,7 @@ def update(  # noqa: PLR0917 - typer maps each parameter to an option
         owner = ss58_encode(signer.public_key, prefix=api.ss58_format)
         _preflight(api, agent_id, signer)
         prepared, result = _deploy_update(api, definition, agent_id, signer, progress=not json_out)
+        _reconcile_access(api, agent_id, definition, signer, progress=not json_out)
     if json_out:
         _output.emit_json(_result_json(prepared, result, owner, "updated"))
         return
