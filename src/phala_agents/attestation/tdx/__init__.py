@@ -13,6 +13,7 @@ from phala_agents.attestation.tdx.pckext import PckExtension
 from phala_agents.attestation.tdx.tcb import TcbResult, TcbStatus
 from phala_agents.attestation.tdx.validate import Policy, validate_quote
 from phala_agents.attestation.tdx.verify import (
+    ParseCache,
     VerificationCache,
     VerifiedQuote,
     VerifyOptions,
@@ -23,6 +24,7 @@ from phala_agents.attestation.tdx.verify import (
 __all__ = [
     "Collateral",
     "EnclaveReport",
+    "ParseCache",
     "PckExtension",
     "Policy",
     "Quote",

@@ -53,62 +53,109 @@ def _tlv(buf: bytes, pos: int, end: int) -> tuple[int, int, int]:
     return tag, pos, pos + length
 
 
-def _value(buf: bytes, suffix: bytes, tag: int, name: str) -> tuple[int, int] | None:
-    """Content span of the value paired with OID ``SGX_EXTENSION_OID.suffix``, or None if absent.
+def _collect(buf: bytes, pos: int, end: int, out: dict[bytes, tuple[int, int, int]]) -> None:
+    """Record every ``SEQUENCE {OID under SGX_EXTENSION_OID, value}`` pair in ``buf[pos:end]`` by OID
+    suffix, descending into SEQUENCE values (.2 TCB, .7 configuration). One pass over the extension:
+    a cold verification parses it once per new PCK certificate, so it is kept lean (short-form
+    lengths, which every pair and OID here has, are read inline; anything else goes through _tlv)."""
+    base = _BASE
+    base_len = len(base)
+    while pos < end:
+        if pos + 2 <= end and buf[pos] == _SEQ and buf[pos + 1] < 0x80:
+            s = pos + 2
+            e = s + buf[pos + 1]
+            if e > end:
+                raise VerificationError("PCK certificate SGX extension is truncated")
+        else:
+            tag, s, e = _tlv(buf, pos, end)
+            if tag != _SEQ:
+                pos = e
+                continue
+        pos = e
+        if s + 2 > e or buf[s] != _OID:
+            continue
+        oe = s + 2 + buf[s + 1]
+        if buf[s + 1] >= 0x80 or oe > e or buf[s + 1] <= base_len or buf[s + 2 : s + 2 + base_len] != base:
+            continue
+        suffix = buf[s + 2 + base_len : oe]
+        if suffix in out:
+            raise VerificationError(
+                f"PCK certificate SGX extension has OID {SGX_EXTENSION_OID} suffix "
+                f"{'.'.join(str(b) for b in suffix)} twice"
+            )
+        if oe >= e:
+            raise VerificationError("PCK certificate SGX extension has an OID without a value")
+        vtag, vs, ve = _tlv(buf, oe, e)
+        out[suffix] = (vtag, vs, ve)
+        if vtag == _SEQ:
+            _collect(buf, vs, ve, out)
 
-    Found by the DER of the OID itself (tag, length, bytes): the encoded length makes a match exact,
-    so ``.2.1`` never matches inside ``.2.10``. The extension comes from a certificate whose signature
-    has been checked, so this is a lookup, not a defence against hostile DER.
-    """
-    oid = _BASE + suffix
-    marker = bytes([_OID, len(oid)]) + oid
-    at = buf.find(marker)
-    if at < 0:
+
+def _pick(
+    buf: bytes,
+    found: dict[bytes, tuple[int, int, int]],
+    suffix: bytes,
+    tag: int,
+    name: str,
+    *,
+    size: int | None = None,
+) -> bytes | None:
+    hit = found.get(suffix)
+    if hit is None:
         return None
-    if buf.find(marker, at + 1) >= 0:
-        raise VerificationError(f"PCK certificate SGX extension has {name} twice")
-    t, s, e = _tlv(buf, at + len(marker), len(buf))
+    t, s, e = hit
     if t != tag:
         raise VerificationError(f"PCK certificate SGX extension {name} has DER tag {t:#x}. Expect {tag:#x}")
-    return s, e
+    if size is not None and e - s != size:
+        raise VerificationError(f"PCK certificate SGX extension {name} has {e - s} bytes. Expect {size}")
+    return buf[s:e]
 
 
-def _need(buf: bytes, suffix: bytes, tag: int, name: str, size: int | None = None) -> bytes:
-    span = _value(buf, suffix, tag, name)
-    if span is None:
+def _need(
+    buf: bytes,
+    found: dict[bytes, tuple[int, int, int]],
+    suffix: bytes,
+    tag: int,
+    name: str,
+    *,
+    size: int | None = None,
+) -> bytes:
+    out = _pick(buf, found, suffix, tag, name, size=size)
+    if out is None:
         raise VerificationError(f"PCK certificate SGX extension lacks {name}")
-    out = buf[span[0] : span[1]]
-    if size is not None and len(out) != size:
-        raise VerificationError(f"PCK certificate SGX extension {name} has {len(out)} bytes. Expect {size}")
     return out
+
+
+_COMPONENT_SUFFIXES = tuple(bytes([2, k]) for k in range(1, 17))
 
 
 def parse_pck_extension(value: bytes) -> PckExtension:
     """Decode the extension value (the extnValue contents)."""
-    tag, _s, e = _tlv(value, 0, len(value))
+    tag, s, e = _tlv(value, 0, len(value))
     if tag != _SEQ or e != len(value):
         raise VerificationError("PCK certificate SGX extension is not one SEQUENCE")
+    found: dict[bytes, tuple[int, int, int]] = {}
+    _collect(value, s, e, found)
     comps = tuple(
-        int.from_bytes(_need(value, bytes([2, k]), _INT, f"TCB component {k}"), "big", signed=True)
-        for k in range(1, 17)
+        int.from_bytes(_need(value, found, sfx, _INT, f"TCB component {k}"), "big", signed=True)
+        for k, sfx in enumerate(_COMPONENT_SUFFIXES, 1)
     )
-    pid = _value(value, b"\x06", _OCT, "platform instance id")
-    flags = {}
+    flags = []
     for k, name in ((1, "dynamicPlatform"), (2, "cachedKeys"), (3, "SMTEnabled")):
-        span = _value(value, bytes([7, k]), _BOOL, name)
-        flags[k] = None if span is None else value[span[0] : span[1]] != b"\x00"
+        raw = _pick(value, found, bytes([7, k]), _BOOL, name)
+        flags.append(None if raw is None else raw != b"\x00")
     return PckExtension(
-        ppid=_need(value, b"\x01", _OCT, "PPID", 16),
+        ppid=_need(value, found, b"\x01", _OCT, "PPID", size=16),
         tcb_components=comps,
-        pce_svn=int.from_bytes(_need(value, b"\x02\x11", _INT, "PCESVN"), "big", signed=True),
-        cpu_svn=_need(value, b"\x02\x12", _OCT, "CPUSVN", 16),
-        pce_id=_need(value, b"\x03", _OCT, "PCE-ID", 2),
-        fmspc=_need(value, b"\x04", _OCT, "FMSPC", 6),
-        sgx_type=int.from_bytes(_need(value, b"\x05", _ENUM, "SGX type"), "big"),
-        platform_instance_id=None if pid is None else value[pid[0] : pid[1]],
-        dynamic_platform=flags[1],
-        cached_keys=flags[2],
-        smt_enabled=flags[3],
+        pce_svn=int.from_bytes(_need(value, found, b"\x02\x11", _INT, "PCESVN"), "big", signed=True),
+        cpu_svn=_need(value, found, b"\x02\x12", _OCT, "CPUSVN", size=16),
+        pce_id=_need(value, found, b"\x03", _OCT, "PCE-ID", size=2),
+        fmspc=_need(value, found, b"\x04", _OCT, "FMSPC", size=6),
+        sgx_type=int.from_bytes(_need(value, found, b"\x05", _ENUM, "SGX type"), "big"),
+        platform_instance_id=_pick(value, found, b"\x06", _OCT, "platform instance id"),
+        dynamic_platform=flags[0],
+        cached_keys=flags[1],
+        smt_enabled=flags[2],
     )
 
 

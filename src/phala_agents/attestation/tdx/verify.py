@@ -67,6 +67,7 @@ from phala_agents.errors import CollateralUnavailable, VerificationError
 __all__ = [
     "INTEL_QE_VENDOR_ID",
     "INTEL_SGX_ROOT_CA_SHA256",
+    "ParseCache",
     "VerificationCache",
     "VerifiedQuote",
     "VerifyOptions",
@@ -153,6 +154,49 @@ class VerificationCache:
 DEFAULT_CACHE = VerificationCache()
 
 
+class ParseCache:
+    """A bounded, thread-safe LRU of *parsed* certificates, CRLs and signed JSON documents, keyed by
+    their exact bytes (the key is the content itself, so two inputs share an entry only when they are
+    byte-identical).
+
+    It holds no verdict: every signature, revocation, validity window and TCB decision is computed
+    again on each call whatever this cache holds (``VerificationCache`` is the one that keeps verified
+    results). It only spares re-parsing what a verifier sees over and over (the same TCB Info, CRLs and
+    certificate chains for every quote of a platform).
+    """
+
+    def __init__(self, max_entries: int = 256) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be >= 1")
+        self.max_entries = max_entries
+        self._data: OrderedDict[tuple[str, bytes], object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def parsed(self, kind: str, data: bytes, parse: Callable[[bytes], V]) -> V:
+        key = (kind, data)
+        with self._lock:
+            hit = self._data.get(key)
+            if hit is not None:
+                self._data.move_to_end(key)
+                return hit  # type: ignore[return-value]
+        value = parse(data)  # outside the lock; a parse error caches nothing
+        with self._lock:
+            self._data[key] = value
+            while len(self._data) > self.max_entries:
+                self._data.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+DEFAULT_PARSE_CACHE = ParseCache()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VerifyOptions:
     """Inputs of ``verify_quote``. ``now``: unix seconds or an aware datetime (None: the wall clock).
@@ -160,11 +204,14 @@ class VerifyOptions:
     ``trusted_roots``: DER root certificates; empty means the embedded Intel SGX Root CA. Dev roots (the
     simulated TDX hierarchy) are accepted only when passed here explicitly.
     ``cache``: where verified collateral and chains are kept; None verifies everything every time.
+    ``parse_cache``: parsed certificates, CRLs and TCB Info / QE Identity documents by their exact bytes
+    (no verdicts: with ``cache=None`` every check still runs); None parses everything every time.
     """
 
     now: int | datetime | None = None
     trusted_roots: tuple[bytes, ...] = ()
     cache: VerificationCache | None = field(default=DEFAULT_CACHE)
+    parse_cache: ParseCache | None = field(default=DEFAULT_PARSE_CACHE)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -230,26 +277,79 @@ def _ec_key(cert: x509.Certificate, what: str) -> ec.EllipticCurvePublicKey:
     return key
 
 
-def _pem_chain(pem: bytes, what: str) -> list[x509.Certificate]:
+# --- parsed forms (content-keyed, no verdicts) --------------------------------------------------
+
+
+def _parsed(pc: ParseCache | None, kind: str, data: bytes, parse: Callable[[bytes], V]) -> V:
+    return parse(data) if pc is None else pc.parsed(kind, data, parse)
+
+
+class _Cert:
+    """A parsed certificate with the values the verifier reads, each derived at most once.
+
+    cryptography re-encodes on every ``public_bytes`` / ``tbs_certificate_bytes`` call (~5 us each), so
+    those are memoized here (benign races: two threads compute the same bytes)."""
+
+    __slots__ = ("_der_sha256", "_key", "_tbs", "cert", "not_after", "not_before", "serial")
+
+    def __init__(self, cert: x509.Certificate) -> None:
+        self.cert = cert
+        self.not_before = _ts(cert.not_valid_before_utc)
+        self.not_after = _ts(cert.not_valid_after_utc)
+        self.serial = cert.serial_number
+        self._der_sha256: bytes | None = None
+        self._tbs: bytes | None = None
+        self._key: ec.EllipticCurvePublicKey | None = None
+
+    def der_sha256(self) -> bytes:
+        if self._der_sha256 is None:
+            self._der_sha256 = hashlib.sha256(self.cert.public_bytes(_DER)).digest()
+        return self._der_sha256
+
+    def tbs(self) -> bytes:
+        if self._tbs is None:
+            self._tbs = self.cert.tbs_certificate_bytes
+        return self._tbs
+
+    def key(self, what: str) -> ec.EllipticCurvePublicKey:
+        if self._key is None:
+            self._key = _ec_key(self.cert, what)
+        return self._key
+
+    def window(self, what: str) -> _Window:
+        return _Window(self.not_before, self.not_after, f"{what} certificate")
+
+
+def _load_chain(pem: bytes) -> tuple[_Cert, ...]:
     try:
         certs = x509.load_pem_x509_certificates(pem.rstrip(b"\x00"))
     except ValueError as exc:
+        raise _NotPem from exc
+    return tuple(_Cert(c) for c in certs)
+
+
+class _NotPem(ValueError):
+    """Internal: the bytes are not a PEM chain (reported with the caller's field name)."""
+
+
+def _pem_chain(pem: bytes, what: str, pc: ParseCache | None) -> tuple[_Cert, ...]:
+    try:
+        return _parsed(pc, "pem", pem, _load_chain)
+    except _NotPem as exc:
         raise VerificationError(f"{what} is not a PEM certificate chain") from exc
-    return certs
 
 
-def _issued_by(
-    cert: x509.Certificate, issuer: x509.Certificate, what: str, preverified: frozenset[bytes] = frozenset()
-) -> bool:
+def _issued_by(cert: _Cert, issuer: _Cert, what: str, preverified: frozenset[bytes] = frozenset()) -> bool:
     """Check ``cert``'s signature by ``issuer``; True when it was skipped for a pinned Intel certificate."""
-    if preverified and hashlib.sha256(cert.public_bytes(_DER)).digest() in preverified:
+    if preverified and cert.der_sha256() in preverified:
         return True
-    if cert.signature_algorithm_oid != _ECDSA_WITH_SHA256_OID:
+    c = cert.cert
+    if c.signature_algorithm_oid != _ECDSA_WITH_SHA256_OID:
         raise VerificationError(f"{what} signature algorithm is not ecdsa-with-SHA256")
     # Signature only: the issuer is bound by its key (verify_directly_issued_by also compares names,
     # at ~15 us per certificate, and the chain root is pinned by its exact DER).
     try:
-        _ec_key(issuer, f"{what} issuer").verify(cert.signature, cert.tbs_certificate_bytes, _ECDSA_SHA256)
+        issuer.key(f"{what} issuer").verify(c.signature, cert.tbs(), _ECDSA_SHA256)
     except InvalidSignature as exc:
         raise VerificationError(
             f"{what} is not signed by its issuer (Failed to verify certificate chain)"
@@ -276,17 +376,6 @@ class _Window:
     what: str
 
 
-def _cert_window(cert: x509.Certificate, what: str) -> _Window:
-    return _Window(_ts(cert.not_valid_before_utc), _ts(cert.not_valid_after_utc), f"{what} certificate")
-
-
-def _crl_window(crl: x509.CertificateRevocationList, what: str) -> _Window:
-    nxt = crl.next_update_utc
-    if nxt is None:
-        raise VerificationError(f"{what} has no nextUpdate")
-    return _Window(_ts(crl.last_update_utc), _ts(nxt) - 1, what)
-
-
 def _check_windows(windows: tuple[_Window, ...], now: int) -> None:
     for w in windows:
         if now < w.lo:
@@ -295,9 +384,30 @@ def _check_windows(windows: tuple[_Window, ...], now: int) -> None:
             raise VerificationError(f"{w.what} has expired at {now}: valid until {w.hi}")
 
 
-def _load_crl(der: bytes, what: str) -> x509.CertificateRevocationList:
+class _Crl:
+    """A parsed CRL and its update times (``next_update`` None when absent, an error at use)."""
+
+    __slots__ = ("crl", "next_update", "this_update")
+
+    def __init__(self, crl: x509.CertificateRevocationList) -> None:
+        self.crl = crl
+        self.this_update = _ts(crl.last_update_utc)
+        nxt = crl.next_update_utc
+        self.next_update = None if nxt is None else _ts(nxt)
+
+    def window(self, what: str) -> _Window:
+        if self.next_update is None:
+            raise VerificationError(f"{what} has no nextUpdate")
+        return _Window(self.this_update, self.next_update - 1, what)
+
+
+def _parse_crl(der: bytes) -> _Crl:
+    return _Crl(x509.load_der_x509_crl(der))
+
+
+def _load_crl(der: bytes, what: str, pc: ParseCache | None) -> _Crl:
     try:
-        return x509.load_der_x509_crl(der)
+        return _parsed(pc, "crl", der, _parse_crl)
     except ValueError as exc:
         raise VerificationError(f"{what} is not a DER CRL") from exc
 
@@ -342,15 +452,15 @@ def _verify_signed_der(der: bytes, key: ec.EllipticCurvePublicKey, what: str) ->
         raise VerificationError(f"{what} signature is invalid (not issued by the expected CA)") from exc
 
 
-def _crl_signed(crl_der: bytes, issuer: x509.Certificate, what: str) -> None:
+def _crl_signed(crl_der: bytes, issuer: _Cert, what: str) -> None:
     # The CRL is bound to its issuer by the issuer's key (webpki also compares the names; building
     # cryptography Name objects costs more than the rest of this check, and Intel CA keys are unique).
-    _verify_signed_der(crl_der, _ec_key(issuer, f"{what} issuer"), what)
+    _verify_signed_der(crl_der, issuer.key(f"{what} issuer"), what)
 
 
-def _not_revoked(crl: x509.CertificateRevocationList, cert: x509.Certificate, what: str) -> None:
-    if crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
-        raise VerificationError(f"{what} certificate (serial {cert.serial_number:x}) is revoked")
+def _not_revoked(crl: _Crl, cert: _Cert, what: str) -> None:
+    if crl.crl.get_revoked_certificate_by_serial_number(cert.serial) is not None:
+        raise VerificationError(f"{what} certificate (serial {cert.serial:x}) is revoked")
 
 
 # --- collateral state (cached) -----------------------------------------------------------------
@@ -358,7 +468,8 @@ def _not_revoked(crl: x509.CertificateRevocationList, cert: x509.Certificate, wh
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Roots:
-    certs: tuple[x509.Certificate, ...]
+    certs: tuple[_Cert, ...]
+    der_sha256: tuple[bytes, ...]
     fingerprint: bytes
     preverified: frozenset[bytes]
 
@@ -374,14 +485,15 @@ def _roots(trusted: tuple[bytes, ...]) -> _Roots:
     certs = []
     for der in key:
         try:
-            certs.append(x509.load_der_x509_certificate(der))
+            certs.append(_Cert(x509.load_der_x509_certificate(der)))
         except ValueError as exc:
             raise ValueError("VerifyOptions.trusted_roots holds a certificate that is not DER") from exc
-    fp = hashlib.sha256(b"".join(hashlib.sha256(d).digest() for d in key)).digest()
+    digests = tuple(hashlib.sha256(d).digest() for d in key)
     intel = intel_sgx_root_ca_der()
     roots = _Roots(
         certs=tuple(certs),
-        fingerprint=fp,
+        der_sha256=digests,
+        fingerprint=hashlib.sha256(b"".join(digests)).digest(),
         preverified=PREVERIFIED_INTEL_CERTS if key[0] == intel else frozenset(),
     )
     if len(_roots_cache) < 16:
@@ -389,11 +501,20 @@ def _roots(trusted: tuple[bytes, ...]) -> _Roots:
     return roots
 
 
+def _trusted_root(roots: _Roots, chain_root: _Cert) -> _Cert | None:
+    """The trusted root that is byte-identical to ``chain_root``, if any."""
+    digest = chain_root.der_sha256()
+    for cert, d in zip(roots.certs, roots.der_sha256, strict=True):
+        if d == digest:
+            return cert
+    return None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _CollateralState:
-    root: x509.Certificate
-    root_crl: x509.CertificateRevocationList
-    pck_crl: x509.CertificateRevocationList
+    root: _Cert
+    root_crl: _Crl
+    pck_crl: _Crl
     pck_crl_der: bytes
     tcb_info: TcbInfo
     qe_identity: QeIdentity
@@ -402,13 +523,13 @@ class _CollateralState:
 
 
 def _signing_chain(
-    pem: bytes, root: x509.Certificate, roots: _Roots, root_crl: x509.CertificateRevocationList, what: str
-) -> tuple[x509.Certificate, list[_Window]]:
-    certs = _pem_chain(pem, f"{what} issuer chain")
+    pem: bytes, root: _Cert, roots: _Roots, root_crl: _Crl, what: str, *, pc: ParseCache | None
+) -> tuple[_Cert, _Window]:
+    certs = _pem_chain(pem, f"{what} issuer chain", pc)
     if len(certs) < 2:
         raise VerificationError(f"{what} issuer chain has {len(certs)} certificates. Expect 2 (signer, root)")
     signer, chain_root = certs[0], certs[-1]
-    if chain_root not in roots.certs:  # Certificate equality compares the DER
+    if _trusted_root(roots, chain_root) is None:
         raise VerificationError(f"{what} issuer chain does not end in a trusted root")
     _issued_by(
         signer,
@@ -417,40 +538,41 @@ def _signing_chain(
         roots.preverified if root is roots.certs[0] else frozenset(),
     )
     _not_revoked(root_crl, signer, f"{what} signing")
-    return signer, [_cert_window(signer, f"{what} signing")]
+    return signer, signer.window(f"{what} signing")
 
 
-def _build_collateral_state(c: Collateral, roots: _Roots) -> _CollateralState:
-    root_crl = _load_crl(c.root_ca_crl, "Root CA CRL")
+def _build_collateral_state(c: Collateral, roots: _Roots, pc: ParseCache | None) -> _CollateralState:
+    root_crl = _load_crl(c.root_ca_crl, "Root CA CRL", pc)
     # The root whose CRL this is; with several trusted roots, the one named by the CRL issuer.
     root = roots.certs[0]
     if len(roots.certs) > 1:
-        issuer = root_crl.issuer
-        root = next((r for r in roots.certs if r.subject == issuer), root)
+        issuer = root_crl.crl.issuer
+        root = next((r for r in roots.certs if r.cert.subject == issuer), root)
     _crl_signed(c.root_ca_crl, root, "Root CA CRL")
     _not_revoked(root_crl, root, "Root CA")
-    pck_crl = _load_crl(c.pck_crl, "PCK CRL")
+    pck_crl = _load_crl(c.pck_crl, "PCK CRL", pc)
     windows = [
-        _cert_window(root, "Root CA"),
-        _crl_window(root_crl, "Root CA CRL"),
-        _crl_window(pck_crl, "PCK CRL"),
+        root.window("Root CA"),
+        root_crl.window("Root CA CRL"),
+        pck_crl.window("PCK CRL"),
     ]
 
-    signer, w = _signing_chain(c.tcb_info_issuer_chain, root, roots, root_crl, "TCB Info")
-    windows += w
-    _verify_p256(_ec_key(signer, "TCB Info signing"), c.tcb_info_signature, c.tcb_info, "TCB Info (tcb_info)")
+    signer, w = _signing_chain(c.tcb_info_issuer_chain, root, roots, root_crl, "TCB Info", pc=pc)
+    windows.append(w)
+    _verify_p256(signer.key("TCB Info signing"), c.tcb_info_signature, c.tcb_info, "TCB Info (tcb_info)")
     if c.qe_identity_issuer_chain != c.tcb_info_issuer_chain:
-        signer, w = _signing_chain(c.qe_identity_issuer_chain, root, roots, root_crl, "QE Identity")
-        windows += w
+        signer, w = _signing_chain(c.qe_identity_issuer_chain, root, roots, root_crl, "QE Identity", pc=pc)
+        windows.append(w)
     _verify_p256(
-        _ec_key(signer, "QE Identity signing"),
+        signer.key("QE Identity signing"),
         c.qe_identity_signature,
         c.qe_identity,
         "QE Identity (qe_identity)",
     )
 
-    tcb_info = parse_tcb_info(c.tcb_info)
-    qe_identity = parse_qe_identity(c.qe_identity)
+    # Parsed only after their signatures hold (a forged document is reported as forged, not malformed).
+    tcb_info = _parsed(pc, "tcb_info", c.tcb_info, parse_tcb_info)
+    qe_identity = _parsed(pc, "qe_identity", c.qe_identity, parse_qe_identity)
     windows.append(_Window(tcb_info.issue_date, tcb_info.next_update, "TCB Info (issueDate..nextUpdate)"))
     windows.append(
         _Window(qe_identity.issue_date, qe_identity.next_update, "QE Identity (issueDate..nextUpdate)")
@@ -480,21 +602,59 @@ class _PckState:
     windows: tuple[_Window, ...]
 
 
-def _build_pck_state(pem: bytes, state: _CollateralState | None, roots: _Roots) -> _PckState:
+class _PckParsed:
+    """What the PCK chain's bytes say, derived once per distinct chain (no verdicts)."""
+
+    __slots__ = ("_ca_kind", "_ext", "certs")
+
+    def __init__(self, certs: tuple[_Cert, ...]) -> None:
+        self.certs = certs
+        self._ext: PckExtension | None = None
+        self._ca_kind: str | None = None
+
+    def ext(self) -> PckExtension:
+        if self._ext is None:
+            self._ext = parse_pck_extension(find_sgx_extension(self.certs[0].tbs()))
+        return self._ext
+
+    def ca_kind(self) -> str:
+        if self._ca_kind is None:
+            tbs = self.certs[1].tbs()
+            self._ca_kind = (
+                "platform"
+                if b"PCK Platform CA" in tbs
+                else "processor"
+                if b"PCK Processor CA" in tbs
+                else "unknown"
+            )
+        return self._ca_kind
+
+
+def _parse_pck_chain(pem: bytes) -> _PckParsed:
+    return _PckParsed(_load_chain(pem))
+
+
+def _build_pck_state(
+    pem: bytes, state: _CollateralState | None, roots: _Roots, pc: ParseCache | None
+) -> _PckState:
     """The PCK chain leaf -> PCK CA -> trusted root; with collateral, also revocation by both CRLs."""
-    certs = _pem_chain(pem, "PCK certificate chain")
+    try:
+        parsed = _parsed(pc, "pck", pem, _parse_pck_chain)
+    except _NotPem as exc:
+        raise VerificationError("PCK certificate chain is not a PEM certificate chain") from exc
+    certs = parsed.certs
     if len(certs) != 3:
         raise VerificationError(
             f"PCK certificate chain has {len(certs)} certificates. Expect 3 (PCK, PCK CA, root)"
         )
     leaf, ca, chain_root = certs
-    root = next((r for r in roots.certs if r == chain_root), None)  # equality compares the DER
+    root = _trusted_root(roots, chain_root)
     if root is None:
         raise VerificationError("PCK certificate chain does not end in a trusted root")
     if not _issued_by(
         ca, root, "PCK CA certificate", roots.preverified if root is roots.certs[0] else frozenset()
     ):
-        _require_ca(ca, "PCK CA certificate")
+        _require_ca(ca.cert, "PCK CA certificate")
     _issued_by(leaf, ca, "PCK certificate")
     if state is not None:
         if state.root is not root:
@@ -503,17 +663,11 @@ def _build_pck_state(pem: bytes, state: _CollateralState | None, roots: _Roots) 
         # webpki (dcap-qvl) denies unknown revocation status: the PCK CRL must be the leaf issuer's.
         _crl_signed(state.pck_crl_der, ca, "PCK CRL")
         _not_revoked(state.pck_crl, leaf, "PCK")
-    raw = find_sgx_extension(leaf.tbs_certificate_bytes)
-    ext = parse_pck_extension(raw)
-    tbs = ca.tbs_certificate_bytes
-    kind = (
-        "platform" if b"PCK Platform CA" in tbs else "processor" if b"PCK Processor CA" in tbs else "unknown"
-    )
     return _PckState(
-        leaf_key=_ec_key(leaf, "PCK certificate"),
-        ext=ext,
-        ca=kind,
-        windows=(_cert_window(leaf, "PCK"), _cert_window(ca, "PCK CA")),
+        leaf_key=leaf.key("PCK certificate"),
+        ext=parsed.ext(),
+        ca=parsed.ca_kind(),
+        windows=(leaf.window("PCK"), ca.window("PCK CA")),
     )
 
 
@@ -601,12 +755,15 @@ def verify_quote(raw: bytes, collateral: Collateral | None, options: VerifyOptio
     _check_header(quote)
     roots = _roots(options.trusted_roots)
     cache = options.cache
+    pc = options.parse_cache
 
     state: _CollateralState | None = None
     if collateral is not None:
         coll = collateral
         state = _cached(
-            cache, b"C" + coll.fingerprint + roots.fingerprint, lambda: _build_collateral_state(coll, roots)
+            cache,
+            b"C" + coll.fingerprint + roots.fingerprint,
+            lambda: _build_collateral_state(coll, roots, pc),
         )
         _check_windows(state.windows, now)
         _check_collateral_kind(quote, state)
@@ -621,7 +778,7 @@ def verify_quote(raw: bytes, collateral: Collateral | None, options: VerifyOptio
     pck = _cached(
         cache,
         b"P" + hashlib.sha256(pem).digest() + fp + roots.fingerprint,
-        lambda: _build_pck_state(pem, state, roots),
+        lambda: _build_pck_state(pem, state, roots, pc),
     )
     _check_windows(pck.windows, now)
 

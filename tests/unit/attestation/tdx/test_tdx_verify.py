@@ -25,7 +25,7 @@ from phala_agents.attestation.tdx import (
     verify_quote,
 )
 from phala_agents.attestation.tdx.simulated import SimulatedTdx
-from phala_agents.attestation.tdx.verify import INTEL_SGX_ROOT_CA_SHA256, PREVERIFIED_INTEL_CERTS
+from phala_agents.attestation.tdx.verify import INTEL_SGX_ROOT_CA_SHA256, PREVERIFIED_INTEL_CERTS, ParseCache
 from phala_agents.errors import AttestationError, CollateralUnavailable, ReportFormatError, VerificationError
 
 
@@ -343,3 +343,46 @@ def test_real_vectors_without_pinned_intermediates(monkeypatch: pytest.MonkeyPat
     bad = raw[:at] + bytes([raw[at] ^ 0x01]) + raw[at + 1 :]
     with pytest.raises(VerificationError, match="PCK CA certificate is not signed by its issuer"):
         verify_quote(bad, coll, VerifyOptions(now=T_V4, cache=None))
+
+
+def test_parse_cache_holds_no_verdicts(sim: SimulatedTdx, sim_collateral: Collateral) -> None:
+    """With everything parsed and cached, every check still runs on every call."""
+    pc = ParseCache(max_entries=64)
+    opts = VerifyOptions(now=SIM_NOW, trusted_roots=(sim.root_der,), cache=None, parse_cache=pc)
+    raw = sim.quote()
+    first = verify_quote(
+        raw,
+        sim_collateral,
+        VerifyOptions(now=SIM_NOW, trusted_roots=(sim.root_der,), cache=None, parse_cache=None),
+    )
+    for _ in range(2):
+        assert verify_quote(raw, sim_collateral, opts) == first
+    assert len(pc) > 0
+    # Same parsed documents, broken signature: still rejected, every time.
+    bad_sig = replace(sim_collateral, tcb_info_signature=bytes(64))
+    for _ in range(2):
+        with pytest.raises(VerificationError, match="TCB Info \\(tcb_info\\) signature is invalid"):
+            verify_quote(raw, bad_sig, opts)
+    # Same parsed chain, revoked by a new PCK CRL: rejected.
+    leaf = x509.load_pem_x509_certificates(parse_quote(raw).pck_chain_pem)[0]
+    revoking = sim.collateral(issue=SIM_ISSUE, revoked_pck_serials=(leaf.serial_number,))
+    with pytest.raises(VerificationError, match="revoked"):
+        verify_quote(raw, revoking, opts)
+    # Same parsed documents, outside their windows: rejected.
+    with pytest.raises(VerificationError, match="expired"):
+        verify_quote(raw, sim_collateral, replace(opts, now=SIM_NOW + 400 * 86400))
+    # A broken quote signature over cached chain parses: rejected.
+    with pytest.raises(VerificationError, match="signature"):
+        verify_quote(_patch(raw, 100, b"\xff"), sim_collateral, opts)
+
+
+def test_parse_cache_is_bounded(sim: SimulatedTdx) -> None:
+    pc = ParseCache(max_entries=3)
+    opts = VerifyOptions(now=SIM_NOW, trusted_roots=(sim.root_der,), cache=None, parse_cache=pc)
+    for i in range(3):
+        verify_quote(sim.quote(), sim.collateral(issue=SIM_ISSUE - i), opts)
+    assert len(pc) == 3
+    pc.clear()
+    assert len(pc) == 0
+    with pytest.raises(ValueError, match="max_entries"):
+        ParseCache(0)
