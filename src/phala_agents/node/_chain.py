@@ -285,7 +285,29 @@ class Chain:
         return None if number is None else PastState(self.store, number)
 
     def trie_at(self, block_hash: bytes) -> Trie | None:
-        return self._tries.get(block_hash)
+        """The trie of a block among the last ``keep_tries``; None for older ones (pruned).
+
+        Tries lost to a restart are rebuilt on demand: from the nearest newer trie, each block's
+        changes are undone with the values the history table holds for its parent.
+        """
+        trie = self._tries.get(block_hash)
+        if trie is not None:
+            return trie
+        number = self._numbers.get(block_hash)
+        if number is None or self.head.number - number >= self._keep:
+            return None
+        newer = number + 1
+        while self._hashes[newer] not in self._tries:
+            newer += 1
+        trie = self._tries[self._hashes[newer]]
+        for n in range(newer, number, -1):
+            undo = {key: self.store.value_at(key, n - 1) for key in self.store.block_changes(n)}
+            trie = trie.apply(undo)
+            header = self.header(self._hashes[n - 1])
+            if header is None or trie.root != header.state_root:
+                raise ChainError(f"history of block #{n}: the undone state does not hash to #{n - 1}'s root")
+        self._tries[block_hash] = trie
+        return trie
 
     def block_changes(self, block_hash: bytes) -> dict[bytes, bytes | None]:
         number = self._numbers.get(block_hash)

@@ -14,6 +14,7 @@ from pathlib import Path
 from _stub_runtime import kv_key, make_tx, stub_backend
 
 from conftest import WsClient
+from phala_agents.chain.trie import verify_read_proof
 from phala_agents.node import NodeConfig, NodeThread
 
 HERE = Path(__file__).parent
@@ -39,10 +40,13 @@ def test_restart_resumes_head_and_state(tmp_path: Path) -> None:
         assert ws.result("chain_getHead") == head_hash
         assert ws.result("state_getStorage", [_hex(kv_key(b"\x07" * 32))]) == _hex(b"x")
         assert ws.result("system_accountNextIndex", [_hex(b"\x07" * 32)]) == 3
-        # proofs at the resumed head work; older ones are discarded like a pruned node's
+        # proofs at the resumed head work, and at older blocks (their tries are rebuilt)
         assert ws.result("state_getReadProof", [[_hex(kv_key(b"\x07" * 32))]])["proof"]
-        old = ws.call("state_getReadProof", [[], ws.result("chain_getBlockHash", [1])])
-        assert old["error"]["code"] == 4003
+        first = ws.result("chain_getBlockHash", [1])
+        proof = ws.result("state_getReadProof", [[_hex(kv_key(b"\x07" * 32))], first])
+        root = bytes.fromhex(ws.result("chain_getHeader", [first])["stateRoot"][2:])
+        got = verify_read_proof(root, [bytes.fromhex(p[2:]) for p in proof["proof"]], [kv_key(b"\x07" * 32)])
+        assert got == {kv_key(b"\x07" * 32): b"x"}
         sub = ws.result("author_submitAndWatchExtrinsic", [_hex(make_tx(b"\x07" * 32, 3))])
         assert "inBlock" in ws.wait_notes(sub, 3)[1]
         ws.close()
@@ -123,6 +127,20 @@ def test_sigkill_mid_load_loses_no_finalized_block(tmp_path: Path) -> None:
         ws.close()
     finally:
         _kill(proc)
+
+
+def test_read_proofs_outside_the_window_are_refused(tmp_path: Path) -> None:
+    config = NodeConfig(base_path=tmp_path / "db", rpc_port=0, keep_tries=2)
+    with NodeThread(config, stub_backend()) as node:
+        ws = WsClient(node.url)
+        for nonce in range(3):
+            sub = ws.result("author_submitAndWatchExtrinsic", [_hex(make_tx(b"\x08" * 32, nonce))])
+            ws.wait_notes(sub, 2)
+        old = ws.call("state_getReadProof", [[], ws.result("chain_getBlockHash", [1])])
+        assert old["error"]["code"] == 4003
+        assert "State already discarded" in old["error"]["message"]
+        assert ws.result("state_getReadProof", [[], ws.result("chain_getBlockHash", [2])])["at"]
+        ws.close()
 
 
 def test_one_node_per_base_path(tmp_path: Path) -> None:
