@@ -52,7 +52,7 @@ from phala_agents.chain.frame._types import (
 from phala_agents.chain.pallets.agent_registry import AgentRegistry, AgentRegistryConfig
 from phala_agents.chain.pallets.balances import Balances, BalancesConfig
 from phala_agents.chain.pallets.billing import Billing, BillingConfig
-from phala_agents.chain.pallets.sudo import Sudo
+from phala_agents.chain.pallets.sudo import Sudo, SudoConfig
 from phala_agents.chain.pallets.system import System, SystemConfig
 from phala_agents.chain.pallets.timestamp import Timestamp, TimestampConfig
 from phala_agents.chain.pallets.transaction_payment import TransactionPayment, TransactionPaymentConfig
@@ -340,7 +340,7 @@ class DevRuntime(FrameRuntime):
         ("Timestamp", Timestamp, TimestampConfig()),
         ("Balances", Balances, BalancesConfig()),
         ("TransactionPayment", TransactionPayment, TransactionPaymentConfig()),
-        ("Sudo", Sudo, None),
+        ("Sudo", Sudo, SudoConfig()),
         ("AgentRegistry", AgentRegistry, AgentRegistryConfig()),
         ("Workers", Workers, None),
         ("Billing", Billing, BillingConfig()),
@@ -350,8 +350,15 @@ class DevRuntime(FrameRuntime):
         self,
         extra_pallets: Sequence[tuple[int, type[Pallet], object]] = (),
         genesis_config: Mapping[str, Mapping[str, object]] | None = None,
+        configs: Mapping[str, object] | None = None,
     ) -> None:
-        pallets = [(PALLET_INDICES[name], cls, cfg) for name, cls, cfg in self.PALLETS]
+        """``configs`` replaces pallets' default Configs by pallet name (tests inject
+        ``BalancesConfig(weights=UnitWeights())`` this way)."""
+        overrides = dict(configs or {})
+        unknown_names = set(overrides) - {name for name, _, _ in self.PALLETS}
+        if unknown_names:
+            raise ValueError(f"configs: found {sorted(unknown_names)}, wanted names in DevRuntime.PALLETS")
+        pallets = [(PALLET_INDICES[name], cls, overrides.get(name, cfg)) for name, cls, cfg in self.PALLETS]
         super().__init__([*pallets, *extra_pallets])
         self.system = self.pallet(System)
         self.timestamp = self.pallet(Timestamp)

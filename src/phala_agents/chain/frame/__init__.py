@@ -1,4 +1,5 @@
-"""FRAME-shaped declarations: storage, pallets, calls, events, errors, origins, dispatch, metadata."""
+"""FRAME-shaped declarations: storage, pallets, calls, weights, events, errors, origins, dispatch,
+metadata."""
 
 from phala_agents.chain.frame._docs import pallets_markdown
 from phala_agents.chain.frame._lookup import CannotLookup, lookup
@@ -6,18 +7,12 @@ from phala_agents.chain.frame._overlay import StorageOverlay
 from phala_agents.chain.frame._pallet import (
     NONE,
     ROOT,
-    ZERO_WEIGHT,
     CallDef,
     ConstantDef,
-    DispatchClass,
-    DispatchInfo,
     ErrorDef,
     EventDef,
     Origin,
     Pallet,
-    Pays,
-    PostInfo,
-    Weight,
     arg,
     call,
     constant,
@@ -66,11 +61,25 @@ from phala_agents.chain.frame._types import (
     MultiSignature,
     Nonce,
 )
+from phala_agents.chain.frame._weights import (
+    UNIT_WEIGHT,
+    ZERO_WEIGHT,
+    DispatchClass,
+    DispatchInfo,
+    FromWeightInfo,
+    Pays,
+    PostInfo,
+    UnitWeights,
+    Weight,
+    WeightFn,
+    weight_info,
+)
 
 __all__ = [
     "NONE",
     "ROOT",
     "RUNTIME_CALL",
+    "UNIT_WEIGHT",
     "ZERO_WEIGHT",
     "Balance",
     "Blake2_128",
@@ -94,6 +103,7 @@ __all__ = [
     "EventDef",
     "Ext",
     "FrameRuntime",
+    "FromWeightInfo",
     "Hasher",
     "Identity",
     "MultiAddress",
@@ -115,8 +125,10 @@ __all__ = [
     "Twox64Concat",
     "Twox128",
     "Twox256",
+    "UnitWeights",
     "ValueQuery",
     "Weight",
+    "WeightFn",
     "arg",
     "call",
     "constant",
@@ -127,4 +139,5 @@ __all__ = [
     "event",
     "lookup",
     "pallets_markdown",
+    "weight_info",
 ]

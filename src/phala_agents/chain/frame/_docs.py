@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from phala_agents.chain.frame._pallet import Pallet, Weight
+from phala_agents.chain.frame._pallet import Pallet
 from phala_agents.chain.frame._runtime import FrameRuntime
 from phala_agents.chain.frame._storage import StorageDoubleMap, StorageMap
 
@@ -28,7 +28,8 @@ def _pallet_markdown(index: int, p: Pallet) -> list[str]:
         out += ["| call | index | arguments | weight (ref_time) | class |", "| --- | --- | --- | --- | --- |"]
         for c in p.CALLS:
             args = ", ".join(f"{a.name}: {a.type_name or a.codec.type_name}" for a in c.args)
-            weight = str(c.weight.ref_time) if isinstance(c.weight, Weight) else "depends on arguments"
+            static = c.static_weight(p)
+            weight = "depends on arguments" if static is None else str(static.ref_time)
             out.append(f"| `{c.name}` | {c.index} | `{args}` | {weight} | {c.dispatch_class.value} |")
         out.append("")
     if p.EVENTS:

@@ -10,62 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from phala_agents.chain.frame._storage import StorageItem
+from phala_agents.chain.frame._weights import (
+    ZERO_WEIGHT,
+    DispatchClass,
+    FromWeightInfo,
+    Pays,
+    Weight,
+    WeightFn,
+)
 from phala_agents.errors import BadOrigin, ModuleError
 from phala_agents.scale import AnyCodec, Field
 from phala_agents.scale import field as scale_field
 
 if TYPE_CHECKING:
     from phala_agents.chain.frame._runtime import FrameRuntime
-
-
-# --- weights and dispatch info ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Weight:
-    """``sp_weights::Weight``: picoseconds of execution and bytes of proof."""
-
-    ref_time: int
-    proof_size: int = 0
-
-    def __add__(self, other: Weight) -> Weight:
-        return Weight(self.ref_time + other.ref_time, self.proof_size + other.proof_size)
-
-    def to_dict(self) -> dict[str, object]:
-        return {"ref_time": self.ref_time, "proof_size": self.proof_size}
-
-
-ZERO_WEIGHT = Weight(0, 0)
-
-
-class DispatchClass(Enum):
-    NORMAL = "Normal"
-    OPERATIONAL = "Operational"
-    MANDATORY = "Mandatory"
-
-
-class Pays(Enum):
-    YES = "Yes"
-    NO = "No"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DispatchInfo:
-    weight: Weight
-    dispatch_class: DispatchClass = DispatchClass.NORMAL
-    pays_fee: Pays = Pays.YES
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PostInfo:
-    """``PostDispatchInfo``: what a call may return to correct its weight or waive its fee."""
-
-    actual_weight: Weight | None = None
-    pays_fee: Pays = Pays.YES
 
 
 # --- origins ------------------------------------------------------------------------------------
@@ -113,7 +74,6 @@ def ensure_none(origin: Origin) -> None:
 
 # --- calls --------------------------------------------------------------------------------------
 
-WeightFn = Callable[["Pallet", Mapping[str, object]], Weight]
 F = TypeVar("F", bound=Callable[..., object])
 
 
@@ -134,6 +94,13 @@ class CallDef:
         w = self.weight
         return w if isinstance(w, Weight) else w(pallet, args)
 
+    def static_weight(self, pallet: Pallet) -> Weight | None:
+        """The weight when it does not depend on the arguments, else None."""
+        w = self.weight
+        if isinstance(w, FromWeightInfo):
+            return w(pallet, {}) if w.is_static else None
+        return w if isinstance(w, Weight) else None
+
 
 def call(
     *,
@@ -147,7 +114,9 @@ def call(
     """Mark a pallet method as the dispatchable ``index`` (``#[pallet::call_index]``).
 
     ``args`` are the SCALE fields in order (``field("dest", MultiAddress, "AccountIdLookupOf<T>")``);
-    the method receives ``origin`` then the decoded values as keyword arguments.
+    the method receives ``origin`` then the decoded values as keyword arguments. ``weight`` is a
+    constant, ``weight_info("method", *length_args)`` (the pallet's ``WeightInfo``), or any
+    ``(pallet, args) -> Weight``.
     """
 
     def wrap(fn: F) -> F:
@@ -248,6 +217,8 @@ class Pallet:
         self.runtime = runtime
         self.index = index
         self.config = config
+        # The Config's WeightInfo, read by calls declared with ``weight=weight_info(...)``.
+        self.weights: object = getattr(config, "weights", None)
         for item in self.STORAGE:
             setattr(self, item.attr, item.bind(runtime.ext, self.NAME))
         self._error_index = {e.name: i for i, e in enumerate(self.ERRORS)}

@@ -15,16 +15,10 @@ from typing import TypeVar, cast
 
 import structlog
 
-from phala_agents.chain.frame._pallet import (
-    CallDef,
-    DispatchInfo,
-    Origin,
-    Pallet,
-    PostInfo,
-    Weight,
-)
+from phala_agents.chain.frame._pallet import CallDef, Origin, Pallet
 from phala_agents.chain.frame._storage import Ext, StorageDoubleMap, StorageMap
 from phala_agents.chain.frame._types import DispatchErrorCodec, Phase
+from phala_agents.chain.frame._weights import DispatchInfo, FromWeightInfo, PostInfo
 from phala_agents.errors import BadOrigin, DispatchError, ModuleError
 from phala_agents.scale import (
     H256,
@@ -205,6 +199,9 @@ class FrameRuntime:
             self._by_name[cls.NAME] = pallet
         self.call_codec = RuntimeCallCodec((self.CRATE, "RuntimeCall"))
         self._handlers: dict[tuple[int, int], Callable[..., object]] = {}
+        # DispatchInfo of the calls whose weight does not depend on their arguments, computed once:
+        # a pallet's WeightInfo is fixed when the runtime is built (it lives in the Config).
+        self._static_infos: dict[tuple[int, int], DispatchInfo] = {}
         self.event_enums: dict[int, Enum] = {}
         self.error_enums: dict[int, Enum] = {}
         for index, pallet in self.pallets.items():
@@ -222,6 +219,9 @@ class FrameRuntime:
                 self.call_codec.add_pallet(pallet.NAME, index, enum, pallet.CALLS)
                 for c in pallet.CALLS:
                     self._handlers[(index, c.index)] = getattr(pallet, c.attr)
+                    static = self._static_info(pallet, c)
+                    if static is not None:
+                        self._static_infos[(index, c.index)] = static
             if pallet.EVENTS:
                 self.event_enums[index] = Enum(
                     f"{crate}::pallet::Event",
@@ -253,6 +253,23 @@ class FrameRuntime:
             params=(("E", self.event_codec), ("T", H256)),
         )
         self._event_encoders = {i: e.encode for i, e in self.event_enums.items()}
+
+    @staticmethod
+    def _static_info(pallet: Pallet, c: CallDef) -> DispatchInfo | None:
+        declared = c.weight
+        # A missing WeightInfo method is a wiring bug: fail when the runtime is built, not when
+        # the first such extrinsic arrives.
+        if isinstance(declared, FromWeightInfo) and not callable(
+            getattr(pallet.weights, declared.method, None)
+        ):
+            raise TypeError(
+                f"{pallet.NAME}.{c.name}: weights is {type(pallet.weights).__name__}, "
+                f"wanted a WeightInfo with {declared.method}() (the pallet Config's `weights`)"
+            )
+        weight = c.static_weight(pallet)
+        if weight is None:
+            return None
+        return DispatchInfo(weight=weight, dispatch_class=c.dispatch_class, pays_fee=c.pays_fee)
 
     def _outer(self, f: Field) -> Field:
         if f.codec is RUNTIME_CALL:
@@ -288,16 +305,20 @@ class FrameRuntime:
     # --- dispatch -------------------------------------------------------------------------------------
 
     def call_info(self, call: Call) -> DispatchInfo:
+        """The declared (pre-dispatch) weight, class and fee flag of ``call``."""
+        static = self._static_infos.get((call.pallet_index, call.call_index))
+        if static is not None:
+            return static
         pallet = self._by_name[call.pallet]
         _, cdef, _ = self.call_codec.by_name[(call.pallet, call.name)]
+        static = self._static_infos.get((pallet.index, cdef.index))
+        if static is not None:  # a Call built by name, without its indices
+            return static
         return DispatchInfo(
             weight=cdef.weight_of(pallet, call.args),
             dispatch_class=cdef.dispatch_class,
             pays_fee=cdef.pays_fee,
         )
-
-    def call_weight(self, call: Call) -> Weight:
-        return self.call_info(call).weight
 
     def dispatch(self, call: Call, origin: Origin) -> DispatchOutcome:
         """Run ``call`` in its own storage layer; a ``DispatchError`` rolls back its writes and

@@ -1,11 +1,21 @@
 """The standard pallets of the dev runtime (System, Timestamp, Balances, TransactionPayment, Sudo)."""
 
 from phala_agents.chain.pallets.agent_registry import AgentRegistry, AgentRegistryConfig
-from phala_agents.chain.pallets.balances import Balances, BalancesConfig, BalancesWeights
+from phala_agents.chain.pallets.balances import (
+    Balances,
+    BalancesConfig,
+    BalancesWeightInfo,
+    BalancesWeights,
+)
 from phala_agents.chain.pallets.billing import Billing, BillingConfig, BillingWeights
-from phala_agents.chain.pallets.sudo import Sudo
-from phala_agents.chain.pallets.system import System, SystemConfig
-from phala_agents.chain.pallets.timestamp import Timestamp, TimestampConfig
+from phala_agents.chain.pallets.sudo import Sudo, SudoConfig, SudoWeightInfo, SudoWeights
+from phala_agents.chain.pallets.system import System, SystemConfig, SystemWeightInfo, SystemWeights
+from phala_agents.chain.pallets.timestamp import (
+    Timestamp,
+    TimestampConfig,
+    TimestampWeightInfo,
+    TimestampWeights,
+)
 from phala_agents.chain.pallets.transaction_payment import (
     FeeParts,
     TransactionPayment,
@@ -18,16 +28,24 @@ __all__ = [
     "AgentRegistryConfig",
     "Balances",
     "BalancesConfig",
+    "BalancesWeightInfo",
     "BalancesWeights",
     "Billing",
     "BillingConfig",
     "BillingWeights",
     "FeeParts",
     "Sudo",
+    "SudoConfig",
+    "SudoWeightInfo",
+    "SudoWeights",
     "System",
     "SystemConfig",
+    "SystemWeightInfo",
+    "SystemWeights",
     "Timestamp",
     "TimestampConfig",
+    "TimestampWeightInfo",
+    "TimestampWeights",
     "TransactionPayment",
     "TransactionPaymentConfig",
     "Workers",

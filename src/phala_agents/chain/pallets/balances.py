@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from dataclasses import field as dc_field
+from typing import Protocol, cast
 
 from phala_agents.chain.frame import (
     EventDef,
@@ -28,6 +29,7 @@ from phala_agents.chain.frame import (
     ensure_signed,
     error,
     event,
+    weight_info,
 )
 from phala_agents.chain.frame._lookup import lookup
 from phala_agents.chain.frame._types import Balance, MultiAddress
@@ -39,24 +41,51 @@ ACCOUNT_TYPE = "T::AccountId"
 BALANCE_TYPE = "T::Balance"
 
 
+class BalancesWeightInfo(Protocol):
+    """``pallet_balances::WeightInfo``: the declared weight of each call."""
+
+    def transfer_allow_death(self) -> Weight: ...
+    def force_transfer(self) -> Weight: ...
+    def transfer_keep_alive(self) -> Weight: ...
+    def transfer_all(self) -> Weight: ...
+    def force_unreserve(self) -> Weight: ...
+    def force_set_balance(self) -> Weight: ...
+    def burn(self) -> Weight: ...
+
+
+class BalancesWeights:
+    """The default ``BalancesWeightInfo``: measured constants; proof sizes from one account read
+    (3_593 bytes) or two (``force_transfer``)."""
+
+    def transfer_allow_death(self) -> Weight:
+        return Weight(200_000_000, 3_593)
+
+    def force_transfer(self) -> Weight:
+        return Weight(210_000_000, 6_196)
+
+    def transfer_keep_alive(self) -> Weight:
+        return Weight(180_000_000, 3_593)
+
+    def transfer_all(self) -> Weight:
+        return Weight(220_000_000, 3_593)
+
+    def force_unreserve(self) -> Weight:
+        return Weight(60_000_000, 3_593)
+
+    def force_set_balance(self) -> Weight:
+        return Weight(60_000_000, 3_593)
+
+    def burn(self) -> Weight:
+        return Weight(100_000_000, 3_593)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BalancesConfig:
     existential_deposit: int = 10**9  # 0.001 UNIT
     max_locks: int = 50
     max_reserves: int = 50
     max_freezes: int = 8
-
-
-class BalancesWeights:
-    """Declared weights (``WeightInfo``); proof sizes from one or two account reads."""
-
-    transfer_allow_death = Weight(200_000_000, 3_593)
-    force_transfer = Weight(210_000_000, 6_196)
-    transfer_keep_alive = Weight(180_000_000, 3_593)
-    transfer_all = Weight(220_000_000, 3_593)
-    force_unreserve = Weight(60_000_000, 3_593)
-    force_set_balance = Weight(60_000_000, 3_593)
-    burn = Weight(100_000_000, 3_593)
+    weights: BalancesWeightInfo = dc_field(default_factory=BalancesWeights)
 
 
 def _who_amount(name: str, docs: str) -> EventDef:
@@ -234,7 +263,7 @@ class Balances(Pallet, name="Balances"):
 
     # --- calls ----------------------------------------------------------------------------------------
 
-    @call(index=0, weight=BalancesWeights.transfer_allow_death, args=[_DEST, _VALUE])
+    @call(index=0, weight=weight_info("transfer_allow_death"), args=[_DEST, _VALUE])
     def transfer_allow_death(self, origin: Origin, dest: object, value: int) -> None:
         """Transfer some liquid free balance to another account.
 
@@ -245,7 +274,7 @@ class Balances(Pallet, name="Balances"):
 
     @call(
         index=2,
-        weight=BalancesWeights.force_transfer,
+        weight=weight_info("force_transfer"),
         args=[arg("source", MultiAddress, "AccountIdLookupOf<T>"), _DEST, _VALUE],
     )
     def force_transfer(self, origin: Origin, source: object, dest: object, value: int) -> None:
@@ -254,14 +283,14 @@ class Balances(Pallet, name="Balances"):
         ensure_root(origin)
         self.transfer(lookup(source), lookup(dest), value, keep_alive=False)
 
-    @call(index=3, weight=BalancesWeights.transfer_keep_alive, args=[_DEST, _VALUE])
+    @call(index=3, weight=weight_info("transfer_keep_alive"), args=[_DEST, _VALUE])
     def transfer_keep_alive(self, origin: Origin, dest: object, value: int) -> None:
         """Same as the `transfer_allow_death` call, but with a check that the transfer will not
         kill the origin account."""
         source = ensure_signed(origin)
         self.transfer(source, lookup(dest), value, keep_alive=True)
 
-    @call(index=4, weight=BalancesWeights.transfer_all, args=[_DEST, arg("keep_alive", Bool, "bool")])
+    @call(index=4, weight=weight_info("transfer_all"), args=[_DEST, arg("keep_alive", Bool, "bool")])
     def transfer_all(self, origin: Origin, dest: object, keep_alive: bool) -> None:
         """Transfer the entire transferable balance from the caller account."""
         source = ensure_signed(origin)
@@ -273,7 +302,7 @@ class Balances(Pallet, name="Balances"):
 
     @call(
         index=5,
-        weight=BalancesWeights.force_unreserve,
+        weight=weight_info("force_unreserve"),
         args=[arg("who", MultiAddress, "AccountIdLookupOf<T>"), arg("amount", Balance, BALANCE_TYPE)],
     )
     def force_unreserve(self, origin: Origin, who: object, amount: int) -> None:
@@ -283,7 +312,7 @@ class Balances(Pallet, name="Balances"):
 
     @call(
         index=8,
-        weight=BalancesWeights.force_set_balance,
+        weight=weight_info("force_set_balance"),
         args=[
             arg("who", MultiAddress, "AccountIdLookupOf<T>"),
             arg("new_free", Compact(Balance), BALANCE_TYPE),
@@ -305,7 +334,7 @@ class Balances(Pallet, name="Balances"):
         self.total_issuance.put(self.total_issuance.get() - old_free + new_free)
         self.deposit_event("BalanceSet", {"who": account, "free": new_free})
 
-    @call(index=10, weight=BalancesWeights.burn, args=[_VALUE, arg("keep_alive", Bool, "bool")])
+    @call(index=10, weight=weight_info("burn"), args=[_VALUE, arg("keep_alive", Bool, "bool")])
     def burn(self, origin: Origin, value: int, keep_alive: bool) -> None:
         """Burn the specified liquid free balance from the origin account."""
         who = ensure_signed(origin)
@@ -458,4 +487,4 @@ class Balances(Pallet, name="Balances"):
         self.total_issuance.put(total)
 
 
-__all__ = ["NEW_LOGIC_FLAG", "Balances", "BalancesConfig", "BalancesWeights"]
+__all__ = ["NEW_LOGIC_FLAG", "Balances", "BalancesConfig", "BalancesWeightInfo", "BalancesWeights"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import cast
+from dataclasses import dataclass, field
+from typing import Protocol, cast
 
 from phala_agents.chain.frame import (
     RUNTIME_CALL,
@@ -12,6 +13,7 @@ from phala_agents.chain.frame import (
     Origin,
     Pallet,
     Pays,
+    PostInfo,
     StorageValue,
     Weight,
     arg,
@@ -19,18 +21,54 @@ from phala_agents.chain.frame import (
     ensure_signed,
     error,
     event,
+    weight_info,
 )
 from phala_agents.chain.frame._lookup import lookup
-from phala_agents.chain.frame._pallet import PostInfo
 from phala_agents.chain.frame._types import DispatchResult, MultiAddress, WeightCodec
-from phala_agents.scale import AccountId, Option, field
+from phala_agents.scale import AccountId, Option
+from phala_agents.scale import field as scale_field
 
-_SUDO_OVERHEAD = Weight(10_000_000, 1_517)
+
+class SudoWeightInfo(Protocol):
+    """``pallet_sudo::WeightInfo``: the sudo pallet's own part of each call's weight
+    (``sudo``/``sudo_as`` add the declared weight of the call they dispatch)."""
+
+    def set_key(self) -> Weight: ...
+    def sudo(self) -> Weight: ...
+    def sudo_as(self) -> Weight: ...
+    def remove_key(self) -> Weight: ...
+
+
+class SudoWeights:
+    """The default ``SudoWeightInfo``: one read of ``Key`` (proof 1_517 bytes), plus a write for
+    ``set_key``/``remove_key``."""
+
+    def set_key(self) -> Weight:
+        return Weight(12_000_000, 1_517)
+
+    def sudo(self) -> Weight:
+        return Weight(10_000_000, 1_517)
+
+    def sudo_as(self) -> Weight:
+        return Weight(10_000_000, 1_517)
+
+    def remove_key(self) -> Weight:
+        return Weight(12_000_000, 1_517)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SudoConfig:
+    weights: SudoWeightInfo = field(default_factory=SudoWeights)
+
+
 _CALL = arg("call", RUNTIME_CALL, "Box<<T as Config>::RuntimeCall>")
 
 
-def _inner_weight(pallet: Pallet, args: Mapping[str, object]) -> Weight:
-    return pallet.runtime.call_weight(cast(Call, args["call"])) + _SUDO_OVERHEAD
+def _caller_given_weight(pallet: Pallet, args: Mapping[str, object]) -> Weight:
+    """``sudo_unchecked_weight``: the weight argument itself."""
+    del pallet
+    given = cast("Mapping[str, int]", args["weight"])  # decoded by WeightCodec
+    return Weight(given["ref_time"], given["proof_size"])
 
 
 class Sudo(Pallet, name="Sudo"):
@@ -41,23 +79,25 @@ class Sudo(Pallet, name="Sudo"):
     EVENTS = (
         event(
             "Sudid",
-            field("sudo_result", DispatchResult, "DispatchResult"),
+            scale_field("sudo_result", DispatchResult, "DispatchResult"),
             docs="A sudo call just took place.",
         ),
         event(
             "KeyChanged",
-            field("old", Option(AccountId), "Option<T::AccountId>"),
-            field("new", AccountId, "T::AccountId"),
+            scale_field("old", Option(AccountId), "Option<T::AccountId>"),
+            scale_field("new", AccountId, "T::AccountId"),
             docs="The sudo key has been updated.",
         ),
         event("KeyRemoved", docs="The key was permanently removed."),
         event(
             "SudoAsDone",
-            field("sudo_result", DispatchResult, "DispatchResult"),
+            scale_field("sudo_result", DispatchResult, "DispatchResult"),
             docs="A [sudo_as](Pallet::sudo_as) call just took place.",
         ),
     )
     ERRORS = (error("RequireSudo", "Sender must be the Sudo account."),)
+
+    config: SudoConfig
 
     def _ensure_sudo(self, origin: Origin) -> bytes:
         who = ensure_signed(origin)
@@ -74,20 +114,14 @@ class Sudo(Pallet, name="Sudo"):
             result = ("Err", self.runtime.dispatch_error_value(outcome.error))
         self.deposit_event(event_name, {"sudo_result": result})
 
-    @call(index=0, weight=_inner_weight, args=[_CALL])
+    @call(index=0, weight=weight_info("sudo", inner_call="call"), args=[_CALL])
     def sudo(self, origin: Origin, call: Call) -> PostInfo:
         """Authenticates the sudo key and dispatches a function call with `Root` origin."""
         self._ensure_sudo(origin)
         self._run(call, Origin.root(), "Sudid")
         return PostInfo(pays_fee=Pays.NO)
 
-    @call(
-        index=1,
-        weight=lambda p, a: Weight(
-            cast(dict[str, int], a["weight"])["ref_time"], cast(dict[str, int], a["weight"])["proof_size"]
-        ),
-        args=[_CALL, arg("weight", WeightCodec, "Weight")],
-    )
+    @call(index=1, weight=_caller_given_weight, args=[_CALL, arg("weight", WeightCodec, "Weight")])
     def sudo_unchecked_weight(self, origin: Origin, call: Call, weight: object) -> PostInfo:
         """Authenticates the sudo key and dispatches a function call with `Root` origin,
         with a caller-given weight."""
@@ -96,7 +130,7 @@ class Sudo(Pallet, name="Sudo"):
         self._run(call, Origin.root(), "Sudid")
         return PostInfo(pays_fee=Pays.NO)
 
-    @call(index=2, weight=Weight(12_000_000, 1_517), args=[arg("new", MultiAddress, "AccountIdLookupOf<T>")])
+    @call(index=2, weight=weight_info("set_key"), args=[arg("new", MultiAddress, "AccountIdLookupOf<T>")])
     def set_key(self, origin: Origin, new: object) -> PostInfo:
         """Authenticates the current sudo key and sets the given AccountId (`new`) as the new sudo key."""
         self._ensure_sudo(origin)
@@ -106,7 +140,11 @@ class Sudo(Pallet, name="Sudo"):
         self.deposit_event("KeyChanged", {"old": old, "new": new_key})
         return PostInfo(pays_fee=Pays.NO)
 
-    @call(index=3, weight=_inner_weight, args=[arg("who", MultiAddress, "AccountIdLookupOf<T>"), _CALL])
+    @call(
+        index=3,
+        weight=weight_info("sudo_as", inner_call="call"),
+        args=[arg("who", MultiAddress, "AccountIdLookupOf<T>"), _CALL],
+    )
     def sudo_as(self, origin: Origin, who: object, call: Call) -> PostInfo:
         """Authenticates the sudo key and dispatches a function call with `Signed` origin from
         a given account."""
@@ -114,7 +152,7 @@ class Sudo(Pallet, name="Sudo"):
         self._run(call, Origin.signed(lookup(who)), "SudoAsDone")
         return PostInfo(pays_fee=Pays.NO)
 
-    @call(index=4, weight=Weight(12_000_000, 1_517))
+    @call(index=4, weight=weight_info("remove_key"))
     def remove_key(self, origin: Origin) -> PostInfo:
         """Permanently removes the sudo key."""
         self._ensure_sudo(origin)
@@ -128,4 +166,4 @@ class Sudo(Pallet, name="Sudo"):
             self.key.put(key)
 
 
-__all__ = ["Sudo"]
+__all__ = ["Sudo", "SudoConfig", "SudoWeightInfo", "SudoWeights"]

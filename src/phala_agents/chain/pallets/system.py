@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from typing import cast
+from typing import Protocol, cast
 
 from phala_agents.chain.frame import (
     Blake2_128Concat,
@@ -24,6 +24,7 @@ from phala_agents.chain.frame import (
     ensure_signed,
     error,
     event,
+    weight_info,
 )
 from phala_agents.chain.frame._types import (
     AccountInfo,
@@ -62,6 +63,40 @@ def _weight(ref_time: int, proof_size: int = 0) -> dict[str, object]:
     return {"ref_time": ref_time, "proof_size": proof_size}
 
 
+class SystemWeightInfo(Protocol):
+    """``frame_system::WeightInfo``: the declared weight of each call; ``b`` is a byte length,
+    ``i`` an item count, ``p`` the number of keys a prefix removal may touch."""
+
+    def remark(self, b: int) -> Weight: ...
+    def set_heap_pages(self) -> Weight: ...
+    def set_storage(self, i: int) -> Weight: ...
+    def kill_storage(self, i: int) -> Weight: ...
+    def kill_prefix(self, p: int) -> Weight: ...
+    def remark_with_event(self, b: int) -> Weight: ...
+
+
+class SystemWeights:
+    """The default ``SystemWeightInfo``: hashing costs ~1 ns per byte, a storage write 100 us."""
+
+    def remark(self, b: int) -> Weight:
+        return Weight(1_000_000 + 1_000 * b, 0)
+
+    def set_heap_pages(self) -> Weight:
+        return Weight(100_000_000, 0)
+
+    def set_storage(self, i: int) -> Weight:
+        return Weight(1_000_000 + 100_000_000 * i, 0)
+
+    def kill_storage(self, i: int) -> Weight:
+        return Weight(1_000_000 + 100_000_000 * i, 0)
+
+    def kill_prefix(self, p: int) -> Weight:
+        return Weight(1_000_000 + 100_000_000 * p, 0)
+
+    def remark_with_event(self, b: int) -> Weight:
+        return Weight(5_000_000 + 1_000 * b, 0)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SystemConfig:
     """``frame_system::Config`` constants."""
@@ -76,6 +111,7 @@ class SystemConfig:
     max_block_length: int = 5 * 1024 * 1024
     db_read: int = 25_000_000
     db_write: int = 100_000_000
+    weights: SystemWeightInfo = dc_field(default_factory=SystemWeights)
 
     @property
     def normal_max_total(self) -> Weight:
@@ -320,18 +356,14 @@ class System(Pallet, name="System", crate="frame_system"):
 
     # --- calls ----------------------------------------------------------------------------------------
 
-    @call(
-        index=0,
-        weight=lambda p, a: Weight(1_000_000 + len(cast(bytes, a["remark"])) * 1_000, 0),
-        args=[arg("remark", Bytes, "Vec<u8>")],
-    )
+    @call(index=0, weight=weight_info("remark", "remark"), args=[arg("remark", Bytes, "Vec<u8>")])
     def remark(self, origin: Origin, remark: bytes) -> None:
         """Make some on-chain remark.
 
         Can be executed by every `origin`."""
         del origin, remark
 
-    @call(index=1, weight=Weight(100_000_000, 0), args=[arg("pages", U64, "u64")])
+    @call(index=1, weight=weight_info("set_heap_pages"), args=[arg("pages", U64, "u64")])
     def set_heap_pages(self, origin: Origin, pages: int) -> None:
         """Set the number of pages in the WebAssembly environment's heap."""
         ensure_root(origin)
@@ -339,7 +371,7 @@ class System(Pallet, name="System", crate="frame_system"):
 
     @call(
         index=4,
-        weight=lambda p, a: Weight(1_000_000 + 100_000_000 * len(cast("list[object]", a["items"])), 0),
+        weight=weight_info("set_storage", "items"),
         args=[arg("items", Vec(Tuple(Bytes, Bytes)), "Vec<KeyValue>")],
     )
     def set_storage(self, origin: Origin, items: list[tuple[bytes, bytes]]) -> None:
@@ -349,11 +381,7 @@ class System(Pallet, name="System", crate="frame_system"):
         for key, value in items:
             overlay.set(key, value)
 
-    @call(
-        index=5,
-        weight=lambda p, a: Weight(1_000_000 + 100_000_000 * len(cast("list[object]", a["keys"])), 0),
-        args=[arg("keys", Vec(Bytes), "Vec<Key>")],
-    )
+    @call(index=5, weight=weight_info("kill_storage", "keys"), args=[arg("keys", Vec(Bytes), "Vec<Key>")])
     def kill_storage(self, origin: Origin, keys: list[bytes]) -> None:
         """Kill some items from storage."""
         ensure_root(origin)
@@ -363,7 +391,7 @@ class System(Pallet, name="System", crate="frame_system"):
 
     @call(
         index=6,
-        weight=lambda p, a: Weight(1_000_000 + 100_000_000 * cast(int, a["subkeys"]), 0),
+        weight=weight_info("kill_prefix", "subkeys"),
         args=[arg("prefix", Bytes, "Key"), arg("subkeys", U32, "u32")],
     )
     def kill_prefix(self, origin: Origin, prefix: bytes, subkeys: int) -> None:
@@ -372,11 +400,7 @@ class System(Pallet, name="System", crate="frame_system"):
         del subkeys
         self.runtime.ext.current().clear_prefix(prefix)
 
-    @call(
-        index=7,
-        weight=lambda p, a: Weight(5_000_000 + len(cast(bytes, a["remark"])) * 1_000, 0),
-        args=[arg("remark", Bytes, "Vec<u8>")],
-    )
+    @call(index=7, weight=weight_info("remark_with_event", "remark"), args=[arg("remark", Bytes, "Vec<u8>")])
     def remark_with_event(self, origin: Origin, remark: bytes) -> None:
         """Make some on-chain remark and emit event."""
         who = ensure_signed(origin)
@@ -441,4 +465,4 @@ class System(Pallet, name="System", crate="frame_system"):
         del config
 
 
-__all__ = ["EVENTS_PLACEHOLDER", "HASH69", "System", "SystemConfig"]
+__all__ = ["EVENTS_PLACEHOLDER", "HASH69", "System", "SystemConfig", "SystemWeightInfo", "SystemWeights"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import cast
+from dataclasses import dataclass, field
+from typing import Protocol, cast
 
 from phala_agents.chain.frame import (
     DispatchClass,
@@ -16,14 +16,29 @@ from phala_agents.chain.frame import (
     call,
     constant,
     ensure_none,
+    weight_info,
 )
 from phala_agents.errors import DispatchError
 from phala_agents.scale import U64, Bool, Compact
 
 
+class TimestampWeightInfo(Protocol):
+    """``pallet_timestamp::WeightInfo``: the declared weight of ``set``."""
+
+    def set(self) -> Weight: ...
+
+
+class TimestampWeights:
+    """The default ``TimestampWeightInfo``: one read and write of ``Now`` (proof 1_493 bytes)."""
+
+    def set(self) -> Weight:
+        return Weight(9_000_000, 1_493)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TimestampConfig:
     minimum_period: int = 1  # ms; instant seal makes blocks as fast as they come
+    weights: TimestampWeightInfo = field(default_factory=TimestampWeights)
 
 
 class Timestamp(Pallet, name="Timestamp"):
@@ -47,7 +62,7 @@ class Timestamp(Pallet, name="Timestamp"):
 
     @call(
         index=0,
-        weight=Weight(9_000_000, 1_493),
+        weight=weight_info("set"),
         args=[arg("now", Compact(U64), "T::Moment")],
         dispatch_class=DispatchClass.MANDATORY,
     )
@@ -79,4 +94,4 @@ class Timestamp(Pallet, name="Timestamp"):
         self.did_update.kill()
 
 
-__all__ = ["Timestamp", "TimestampConfig"]
+__all__ = ["Timestamp", "TimestampConfig", "TimestampWeightInfo", "TimestampWeights"]
