@@ -30,9 +30,11 @@ from phala_agents.chain._interface import (
 from phala_agents.chain._validity import encode_validity_error, invalid, unknown
 from phala_agents.chain.frame import (
     NONE,
+    ZERO_WEIGHT,
     Call,
     DispatchClass,
     DispatchInfo,
+    DispatchOutcome,
     FrameRuntime,
     Origin,
     Pallet,
@@ -298,6 +300,12 @@ def verify_multisignature(kind: str, signature: bytes, message: bytes, who: byte
 
 
 # --- the runtime --------------------------------------------------------------------------------
+
+
+def _weight_of_dict(value: object) -> Weight:
+    """A ``Weight`` from its decoded ``WeightCodec`` dict (how ``System.BlockWeight`` holds it)."""
+    w = cast("dict[str, int]", value)
+    return Weight(w["ref_time"], w["proof_size"])
 
 
 class _EmptyState:
@@ -621,14 +629,13 @@ class DevRuntime(FrameRuntime):
             weight = weight + pallet.on_initialize(context.number)
         self._note_block_weight(DispatchClass.MANDATORY, weight)
 
-    def _note_block_weight(self, cls: DispatchClass, weight: Weight) -> None:
+    def _note_block_weight(self, cls: DispatchClass, weight: Weight, *, unspent: bool = False) -> None:
+        """Add ``weight`` to ``System.BlockWeight`` for ``cls``, or give it back when ``unspent``
+        (``CheckWeight::post_dispatch`` returns what a call declared but did not use)."""
         current = self.system.block_weight.get()
         key = cls.value.lower()
-        w = cast(dict[str, int], current[key])
-        current[key] = {
-            "ref_time": w["ref_time"] + weight.ref_time,
-            "proof_size": w["proof_size"] + weight.proof_size,
-        }
+        used = _weight_of_dict(current[key])
+        current[key] = (used - weight if unspent else used + weight).to_dict()
         self.system.block_weight.put(current)
 
     def inherent_extrinsics(self, overlay: Overlay, context: BlockContext) -> list[bytes]:
@@ -661,32 +668,34 @@ class DevRuntime(FrameRuntime):
             del events[mark:]
             raise
         outcome = self.dispatch(xt.call, Origin.signed(who))
-        post = outcome.post
-        actual_weight = (
-            post.actual_weight if post is not None and post.actual_weight is not None else info.weight
-        )
-        pays = post.pays_fee if post is not None else info.pays_fee
-        if not outcome.ok:
-            pays = info.pays_fee  # an error keeps the declared fee (no PostInfo)
-        actual_info = DispatchInfo(weight=actual_weight, dispatch_class=info.dispatch_class, pays_fee=pays)
-        actual_fee = self.payment.fee_parts(xt.length, actual_info, xt.tip).total
-        refund = fee - actual_fee
-        if refund > 0:
-            self.balances.total_issuance.put(self.balances.total_issuance.get() + refund)
-            acct = self.system.account.get(who)
-            data = cast(dict[str, int], acct["data"])
-            data["free"] += refund
-            self.system.account.insert(who, acct)
-            self.balances.deposit_event("Deposit", {"who": who, "amount": refund})
-        else:
-            actual_fee = fee
+        actual_info = self._post_dispatch(info, outcome)
+        actual_fee = fee
+        if actual_info is not info:
+            # ChargeTransactionPayment::post_dispatch: the fee of what the call really used
+            # (never more than was withdrawn: PostInfo.actual_info caps the weight).
+            actual_fee = self.payment.fee_parts(xt.length, actual_info, xt.tip).total
+            self.balances.refund_fee(who, fee - actual_fee)
         self.payment.deposit_event(
             "TransactionFeePaid", {"who": who, "actual_fee": actual_fee, "tip": xt.tip}
         )
         result = self._note_applied(outcome.ok, outcome.error, actual_info)
         overlay.commit_transaction()
         ext.extrinsic_index += 1
-        return ApplyOutcome(ok=outcome.ok, error=result, weight=actual_weight.ref_time, fee=actual_fee)
+        return ApplyOutcome(ok=outcome.ok, error=result, weight=actual_info.weight.ref_time, fee=actual_fee)
+
+    def _post_dispatch(self, info: DispatchInfo, outcome: DispatchOutcome) -> DispatchInfo:
+        """The dispatch info after the call (``info`` itself when the call returned no
+        ``PostInfo``), with the unused weight given back to ``System.BlockWeight``.
+
+        A failed call keeps its declared weight and fee: our ``DispatchError`` carries no
+        ``PostInfo`` (Substrate's ``DispatchErrorWithPostInfo`` usually does not either)."""
+        if not outcome.ok or outcome.post is None:
+            return info
+        actual = outcome.post.actual_info(info)
+        unspent = info.weight - actual.weight
+        if unspent != ZERO_WEIGHT:
+            self._note_block_weight(info.dispatch_class, unspent, unspent=True)
+        return actual
 
     def _pre_dispatch(self, xt: Extrinsic, who: bytes, info: DispatchInfo) -> int:
         """The signed extensions' ``pre_dispatch`` in order; returns the fee withdrawn."""
@@ -716,16 +725,14 @@ class DevRuntime(FrameRuntime):
         )
         if total_len > max_len:
             raise invalid("ExhaustsResources")
-        weight = info.weight + Weight(cfg.base_extrinsic_ref_time, 0)
         current = self.system.block_weight.get()
         key = info.dispatch_class.value.lower()
-        w = cast(dict[str, int], current[key])
-        new_ref, new_proof = w["ref_time"] + weight.ref_time, w["proof_size"] + weight.proof_size
+        used = _weight_of_dict(current[key]) + info.weight + Weight(cfg.base_extrinsic_ref_time, 0)
         if info.dispatch_class is DispatchClass.NORMAL:
             limit = cfg.normal_max_total
-            if new_ref > limit.ref_time or new_proof > limit.proof_size:
+            if used.ref_time > limit.ref_time or used.proof_size > limit.proof_size:
                 raise invalid("ExhaustsResources")
-        current[key] = {"ref_time": new_ref, "proof_size": new_proof}
+        current[key] = used.to_dict()
         self.system.block_weight.put(current)
         self.system.all_extrinsics_len.put(total_len)
 
@@ -738,14 +745,16 @@ class DevRuntime(FrameRuntime):
         if not outcome.ok:
             overlay.rollback_transaction()
             raise invalid("BadMandatory")
+        # Mandatory calls have no block limit to check first, so note what was really used.
+        actual = info if outcome.post is None else outcome.post.actual_info(info)
         self._note_block_weight(
-            DispatchClass.MANDATORY, info.weight + Weight(self.system_config.base_extrinsic_ref_time)
+            DispatchClass.MANDATORY, actual.weight + Weight(self.system_config.base_extrinsic_ref_time)
         )
         self.system.all_extrinsics_len.put((self.system.all_extrinsics_len.get() or 0) + xt.length)
-        self._note_applied(True, None, info)
+        self._note_applied(True, None, actual)
         overlay.commit_transaction()
         self.ext.extrinsic_index += 1
-        return ApplyOutcome(ok=True, weight=info.weight.ref_time, fee=0)
+        return ApplyOutcome(ok=True, weight=actual.weight.ref_time, fee=0)
 
     def _note_applied(self, ok: bool, error: object, info: DispatchInfo) -> str | None:
         """``System::note_applied_extrinsic``: ExtrinsicSuccess / ExtrinsicFailed."""

@@ -1,8 +1,10 @@
 """Weights: every call has one that fits a block, length-dependent ones grow, ``UnitWeights`` can be
-injected through a pallet's Config."""
+injected through a pallet's Config, and unused weight is given back to the block and the payer
+(``PostDispatchInfo.actual_weight``) while ``query_info`` keeps reporting the declared fee."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import cast
 
 import pytest
@@ -14,8 +16,17 @@ from phala_agents.chain.frame import (
     UNIT_WEIGHT,
     Call,
     FromWeightInfo,
+    Origin,
+    Pallet,
+    PostInfo,
     UnitWeights,
+    Weight,
+    arg,
+    call,
+    ensure_signed,
+    weight_info,
 )
+from phala_agents.chain.frame._types import RuntimeDispatchInfo
 from phala_agents.chain.pallets import (
     Balances,
     BalancesConfig,
@@ -27,6 +38,7 @@ from phala_agents.chain.pallets import (
     TimestampConfig,
 )
 from phala_agents.chain.runtime import runtime_version_dict
+from phala_agents.scale import U64
 
 BOB = DEV_ACCOUNTS["Bob"]
 STANDARD = (System, Timestamp, Balances, Sudo)
@@ -62,6 +74,12 @@ def signed_xt(chain: MiniChain, call: Call, nonce: int = 0, uri: str = "//Alice"
     return rt.encode_signed(
         call, signer=pair.public_key, signature=("Sr25519", pair.sign(payload)), nonce=nonce
     )
+
+
+def query_info(chain: MiniChain, xt: bytes) -> dict[str, object]:
+    params = xt + len(xt).to_bytes(4, "little")
+    raw = chain.runtime.call(chain.state(), "TransactionPaymentApi_query_info", params)
+    return cast("dict[str, object]", RuntimeDispatchInfo.decode_all(raw))
 
 
 def block_weight(chain: MiniChain) -> dict[str, dict[str, int]]:
@@ -141,3 +159,99 @@ def test_a_weight_info_without_the_declared_method_fails_when_the_runtime_is_bui
         DevRuntime(configs={"Balances": BalancesConfig(weights=cast("UnitWeights", object()))})
     with pytest.raises(ValueError, match=r"configs: found \['Nope'\]"):
         DevRuntime(configs={"Nope": None})
+
+
+# --- unused weight is refunded (PostDispatchInfo.actual_weight) ---------------------------------
+
+DECLARED = Weight(500_000_000, 4_000)
+USED = Weight(100_000_000, 1_000)
+
+
+class RefunderWeights:
+    def work(self) -> Weight:
+        return DECLARED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefunderConfig:
+    weights: RefunderWeights = field(default_factory=RefunderWeights)
+
+
+class Refunder(Pallet, name="Refunder"):
+    """Reports as actual weight whatever the caller says (capped by the runtime)."""
+
+    config: RefunderConfig
+
+    @call(index=0, weight=weight_info("work"), args=[arg("used", U64, "u64")])
+    def work(self, origin: Origin, used: int) -> PostInfo:
+        """Do some work and report how much of the declared weight it used."""
+        ensure_signed(origin)
+        return PostInfo(actual_weight=Weight(used, USED.proof_size))
+
+
+def refunder_chain() -> MiniChain:
+    return MiniChain(DevRuntime(extra_pallets=[(20, Refunder, RefunderConfig())]))
+
+
+def fee_of(rt: DevRuntime, weight: Weight, length: int) -> int:
+    return rt.system_config.base_extrinsic_ref_time + length * 10**6 + weight.ref_time
+
+
+def test_unused_weight_lowers_block_weight_and_fee_but_not_query_info() -> None:
+    chain = refunder_chain()
+    rt = chain.runtime
+    xt = signed_xt(chain, Call(pallet="Refunder", name="work", args={"used": USED.ref_time}))
+    declared_fee = query_info(chain, xt)["partial_fee"]
+    assert declared_fee == fee_of(rt, DECLARED, len(xt))  # the pool's, pre-dispatch view
+    block = chain.produce([xt])
+    outcome = block.outcomes[-1]
+    assert isinstance(outcome, ApplyOutcome) and outcome.ok
+    assert outcome.fee == fee_of(rt, USED, len(xt)) < cast(int, declared_fee)
+    assert outcome.weight == USED.ref_time
+    base = rt.system_config.base_extrinsic_ref_time
+    assert block_weight(chain)["normal"] == {"ref_time": USED.ref_time + base, "proof_size": USED.proof_size}
+    events = [(e["pallet"], e["event"], e["attributes"]) for e in rt.decoded_events()]
+    refund = cast(int, declared_fee) - outcome.fee
+    assert ("Balances", "Deposit", {"who": DEV_ACCOUNTS["Alice"], "amount": refund}) in events
+    fee_paid = [a for p, e, a in events if e == "TransactionFeePaid"]
+    assert fee_paid == [{"who": DEV_ACCOUNTS["Alice"], "actual_fee": outcome.fee, "tip": 0}]
+    success = [a for p, e, a in events if e == "ExtrinsicSuccess"]
+    assert cast("dict[str, dict[str, object]]", success[-1])["dispatch_info"]["weight"] == {
+        "ref_time": USED.ref_time + base,
+        "proof_size": USED.proof_size,
+    }
+
+
+def test_reported_weight_above_the_declared_one_is_capped() -> None:
+    chain = refunder_chain()
+    rt = chain.runtime
+    xt = signed_xt(chain, Call(pallet="Refunder", name="work", args={"used": 10 * DECLARED.ref_time}))
+    block = chain.produce([xt])
+    outcome = block.outcomes[-1]
+    assert isinstance(outcome, ApplyOutcome) and outcome.ok
+    assert outcome.fee == fee_of(rt, DECLARED, len(xt)) == query_info(chain, xt)["partial_fee"]
+    assert outcome.weight == DECLARED.ref_time
+    base = rt.system_config.base_extrinsic_ref_time
+    # proof_size: min(declared 4_000, reported 1_000) per component
+    assert block_weight(chain)["normal"] == {
+        "ref_time": DECLARED.ref_time + base,
+        "proof_size": USED.proof_size,
+    }
+
+
+def test_refunds_keep_total_issuance_equal_to_the_sum_of_balances() -> None:
+    chain = refunder_chain()
+    rt = chain.runtime
+    xts = [
+        signed_xt(chain, Call(pallet="Refunder", name="work", args={"used": used}), nonce=n)
+        for n, used in enumerate((0, USED.ref_time, DECLARED.ref_time))
+    ]
+    chain.produce(xts)
+    rt.ext.overlay = StorageOverlay(chain.state())
+    accounts = rt.system.account.iter()
+    total = sum(
+        cast(int, cast("dict[str, object]", info["data"])["free"])
+        + cast(int, cast("dict[str, object]", info["data"])["reserved"])
+        for _, info in accounts
+    )
+    assert total == rt.pallet(Balances).total_issuance.get()

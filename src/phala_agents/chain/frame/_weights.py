@@ -30,6 +30,14 @@ class Weight:
     def __add__(self, other: Weight) -> Weight:
         return Weight(self.ref_time + other.ref_time, self.proof_size + other.proof_size)
 
+    def __sub__(self, other: Weight) -> Weight:
+        """``saturating_sub`` per component (weights are never negative)."""
+        return Weight(max(self.ref_time - other.ref_time, 0), max(self.proof_size - other.proof_size, 0))
+
+    def min(self, other: Weight) -> Weight:
+        """The smaller of each component (``Weight::min``)."""
+        return Weight(min(self.ref_time, other.ref_time), min(self.proof_size, other.proof_size))
+
     def to_dict(self) -> dict[str, object]:
         return {"ref_time": self.ref_time, "proof_size": self.proof_size}
 
@@ -62,6 +70,13 @@ class PostInfo:
     actual_weight: Weight | None = None
     pays_fee: Pays = Pays.YES
 
+    def actual_info(self, declared: DispatchInfo) -> DispatchInfo:
+        """The dispatch info after the call: ``calc_actual_weight`` (never above the declared
+        weight, so a call cannot charge more than the pool was told) and ``pays_fee`` (``No``
+        if either side says so)."""
+        weight = declared.weight if self.actual_weight is None else self.actual_weight.min(declared.weight)
+        pays = Pays.NO if Pays.NO in (self.pays_fee, declared.pays_fee) else Pays.YES
+        return DispatchInfo(weight=weight, dispatch_class=declared.dispatch_class, pays_fee=pays)
 
 
 WeightFn = Callable[["Pallet", Mapping[str, object]], Weight]

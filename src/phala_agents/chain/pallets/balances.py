@@ -437,6 +437,18 @@ class Balances(Pallet, name="Balances"):
         self.total_issuance.put(self.total_issuance.get() - fee)
         self.deposit_event("Withdraw", {"who": who, "amount": fee})
 
+    def refund_fee(self, who: bytes, amount: int) -> None:
+        """Give back the part of a withdrawn fee the call did not use (it was burned, so issuance
+        grows again); emits ``Deposit``."""
+        if amount <= 0:
+            return
+        info = self.system.account.get(who)
+        data = cast(dict[str, object], info["data"])
+        data["free"] = cast(int, data["free"]) + amount
+        self.system.account.insert(who, info)
+        self.total_issuance.put(self.total_issuance.get() + amount)
+        self.deposit_event("Deposit", {"who": who, "amount": amount})
+
     def reserve(self, who: bytes, amount: int) -> None:
         """Move ``amount`` from free to reserved; emits ``Reserved``."""
         info = self.system.account.get(who)
