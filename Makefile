@@ -32,7 +32,7 @@ unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
 test: setup lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider
+	PHALA_STRICT_PREREQS=1 $(BIN)/pytest -q -p no:cacheprovider
 
 bench: setup
 	$(BIN)/python bench/run_all.py

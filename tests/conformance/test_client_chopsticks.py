@@ -122,7 +122,7 @@ def _fresh_account() -> Keypair:
 
 def _require_chopsticks(backend: tuple[str, str]) -> None:
     if backend[0] != "chopsticks":
-        pytest.skip("steers block production with chopsticks' dev_* RPCs")
+        pytest.skip("not applicable: steers block production with chopsticks' dev_* RPCs")
 
 
 def test_connect_identity_and_typed_reads(api: ChainClient) -> None:
