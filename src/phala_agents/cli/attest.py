@@ -7,7 +7,6 @@ import datetime as dt
 import enum
 import json
 import re
-import struct
 import types
 import typing
 from pathlib import Path
@@ -16,7 +15,16 @@ from typing import Annotated
 import typer
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from phala_agents.attestation import sev, tdx
+from phala_agents.attestation import (
+    EvidenceKind,
+    EvidencePolicy,
+    VerifiedEvidence,
+    VerifyEvidenceOptions,
+    sev,
+    tdx,
+    verify_evidence,
+)
+from phala_agents.attestation import detect_kind as _detect_kind
 from phala_agents.attestation._x509 import load_certificate
 from phala_agents.attestation.kds import KdsClient
 from phala_agents.attestation.simulated import SimulatedSnp
@@ -58,10 +66,7 @@ _VERIFY_HELP = (
 )
 
 
-class Kind(enum.StrEnum):
-    SNP = "snp"
-    TDX = "tdx"
-    SGX = "sgx"
+Kind = EvidenceKind  # the CLI's --kind values are the library's kinds
 
 
 KindOpt = Annotated[
@@ -99,20 +104,11 @@ def _read_evidence(path: Path) -> bytes:
 
 
 def detect_kind(raw: bytes) -> Kind:
-    """SNP reports are 1184 bytes with VERSION 2..5 in a u32; DCAP quotes start with a u16 version
-    (3 SGX, 4/5 TDX or SGX by TEE_TYPE at offset 4)."""
-    if len(raw) == sev.abi.REPORT_SIZE and struct.unpack_from("<I", raw)[0] in sev.abi.SUPPORTED_VERSIONS:
-        return Kind.SNP
-    if len(raw) >= 8:
-        version, _key_type, tee_type = struct.unpack_from("<HHI", raw)
-        if version == 3:
-            return Kind.SGX
-        if version in (4, 5):
-            return Kind.TDX if tee_type == 0x81 else Kind.SGX
-    raise ReportFormatError(
-        f"cannot tell the evidence kind: {len(raw)} bytes, neither a 1184-byte SNP report nor a "
-        "DCAP quote (version 3, 4 or 5); pass --kind"
-    )
+    """The kind from the bytes (``phala_agents.attestation.detect_kind``), with the CLI's hint."""
+    try:
+        return _detect_kind(raw)
+    except ReportFormatError as exc:
+        raise ReportFormatError(f"{exc}; pass --kind") from None
 
 
 def parse_time(text: str) -> dt.datetime:
@@ -314,8 +310,15 @@ def _verify_snp(
         crl=crl.read_bytes() if crl else None,
     )
     policy = sev.load_policy(policy_file.read_text()) if policy_file else sev.Policy()
-    verified = sev.verify_report(report, options, endorsement=endorsement)
-    sev.validate_report(verified, policy)
+    result = verify_evidence(
+        raw,
+        kind=EvidenceKind.SNP,
+        collateral=endorsement,
+        options=VerifyEvidenceOptions(snp=options),
+        policy=EvidencePolicy(snp=policy),
+    )
+    verified = result.verified
+    assert isinstance(verified, sev.VerifiedReport)
     ark, inter, leaf = verified.chain_sha256
     return {
         "ok": True,
@@ -332,6 +335,7 @@ def _verify_snp(
         "report_data": report.report_data.hex(),
         "host_data": report.host_data.hex(),
         "reported_tcb": sev.decode_tcb(report.reported_tcb, verified.product).components(),
+        "debug": result.debug,
     }
 
 
@@ -373,19 +377,26 @@ def _verify_dcap(
             "TDX/SGX: pass --collateral FILE (collateral JSON) or a directory, or --online"
         )
     trusted = tuple(_der_certificate(p.read_bytes()) for p in roots)
-    verified = tdx.verify_quote(raw, coll, tdx.VerifyOptions(now=at, trusted_roots=trusted))
-    if kind is Kind.TDX and not verified.is_tdx:
-        raise ReportFormatError("--kind tdx, but the quote is an SGX quote")
-    if kind is Kind.SGX and verified.is_tdx:
-        raise ReportFormatError("--kind sgx, but the quote is a TDX quote")
     policy = _tdx_policy_from_json(policy_file.read_text()) if policy_file else tdx.Policy()
-    tdx.validate_quote(verified, policy)
+    result: VerifiedEvidence = verify_evidence(
+        raw,
+        kind=kind,
+        collateral=coll,
+        options=VerifyEvidenceOptions(dcap=tdx.VerifyOptions(now=at, trusted_roots=trusted)),
+        policy=EvidencePolicy(dcap=policy),
+    )
+    verified = result.verified
+    assert isinstance(verified, tdx.VerifiedQuote)
     return {
         "ok": True,
         "kind": kind.value,
         "status": verified.status.value,
         "advisory_ids": list(verified.advisory_ids),
         "fmspc": verified.fmspc.hex(),
+        "trust": result.trust,
+        "measurement": result.measurement.hex(),
+        "report_data": result.report_data.hex(),
+        "debug": result.debug,
         "policy": str(policy_file) if policy_file else "default",
         "verified_at": dt.datetime.fromtimestamp(verified.verified_at, dt.UTC).isoformat(),
     }
