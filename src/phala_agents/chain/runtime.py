@@ -78,7 +78,7 @@ from phala_agents.scale import (
     Vec,
     blake2_256,
     decode_error,
-    encode_len,
+    encode_compact,
     field,
     unit_enum,
 )
@@ -258,7 +258,7 @@ class Extrinsic:
 
 def encode_unsigned(call_bytes: bytes) -> bytes:
     body = bytes((EXTRINSIC_VERSION,)) + call_bytes
-    return encode_len(len(body)) + body
+    return encode_compact(len(body)) + body
 
 
 def _ecdsa_account(signature: bytes, message: bytes) -> bytes | None:
@@ -621,7 +621,7 @@ class DevRuntime(FrameRuntime):
         ext.events = []
         ext.phase = b"\x02"
         ext.extrinsic_index = 0
-        digest_raw = encode_len(len(context.digest)) + b"".join(context.digest)
+        digest_raw = encode_compact(len(context.digest)) + b"".join(context.digest)
         self.system.initialize(context.number, bytes(context.parent_hash), {"logs": []})
         overlay.set(self.system.digest.key(), digest_raw)
         weight = Weight(self.system_config.base_block_ref_time, 0)
@@ -902,7 +902,7 @@ class DevRuntime(FrameRuntime):
             + self.extra_bytes(nonce=nonce, tip=tip, era=era)
             + self.call_codec.encode(call)
         )
-        return encode_len(len(body)) + body
+        return encode_compact(len(body)) + body
 
     @staticmethod
     def extra_bytes(*, nonce: int, tip: int = 0, era: MortalEra | None = None) -> bytes:

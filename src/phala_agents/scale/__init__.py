@@ -37,13 +37,13 @@ from phala_agents.scale._codec import (
     Unit,
     Variant,
     Vec,
+    decode_compact,
     decode_error,
-    encode_len,
+    encode_compact,
     field,
     unit_enum,
     variant,
 )
-from phala_agents.scale._compact import decode_compact, encode_compact
 from phala_agents.scale._hashers import (
     blake2_128,
     blake2_128_concat,
@@ -139,7 +139,6 @@ __all__ = [
     "decode_compact",
     "decode_error",
     "encode_compact",
-    "encode_len",
     "encode_metadata",
     "field",
     "identity",

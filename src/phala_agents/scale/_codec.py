@@ -85,25 +85,29 @@ AnyCodec: TypeAlias = Codec[Any]
 # --- primitives ---------------------------------------------------------------------------------
 
 
-class UInt(Codec[int]):
-    __slots__ = ("bits", "max", "size")
+class _FixedInt(Codec[int]):
+    """A fixed-width little-endian integer (``u8``..``u256``, ``i8``..``i128``)."""
 
-    def __init__(self, bits: int) -> None:
+    __slots__ = ("bits", "max", "min", "signed", "size")
+
+    def __init__(self, bits: int, *, signed: bool) -> None:
         self.bits = bits
         self.size = bits // 8
-        self.max = (1 << bits) - 1
-        self.type_name = f"u{bits}"
+        self.signed = signed
+        self.min = -(1 << (bits - 1)) if signed else 0
+        self.max = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+        self.type_name = f"{'i' if signed else 'u'}{bits}"
 
     def encode(self, value: int) -> bytes:
-        if not 0 <= value <= self.max:
-            raise ValueError(f"{self.type_name} out of range: {value}")
-        return value.to_bytes(self.size, "little")
+        if not self.min <= value <= self.max:
+            raise ValueError(f"{self.type_name}: found {value}, wanted {self.min}..={self.max}")
+        return value.to_bytes(self.size, "little", signed=self.signed)
 
     def decode(self, data: bytes, offset: int = 0) -> tuple[int, int]:
         end = offset + self.size
         if end > len(data) or offset < 0:
             raise _eof(offset, self.type_name, self.size, len(data) - offset)
-        return int.from_bytes(data[offset:end], "little"), end
+        return int.from_bytes(data[offset:end], "little", signed=self.signed), end
 
     def default(self) -> int:
         return 0
@@ -115,31 +119,22 @@ class UInt(Codec[int]):
         return ("prim", self.type_name)
 
 
-class SInt(Codec[int]):
-    __slots__ = ("bits", "size")
+class UInt(_FixedInt):
+    """An unsigned integer (``u8``..``u256``); the inner type of ``Compact``."""
+
+    __slots__ = ()
 
     def __init__(self, bits: int) -> None:
-        self.bits = bits
-        self.size = bits // 8
-        self.type_name = f"i{bits}"
+        super().__init__(bits, signed=False)
 
-    def encode(self, value: int) -> bytes:
-        return value.to_bytes(self.size, "little", signed=True)
 
-    def decode(self, data: bytes, offset: int = 0) -> tuple[int, int]:
-        end = offset + self.size
-        if end > len(data) or offset < 0:
-            raise _eof(offset, self.type_name, self.size, len(data) - offset)
-        return int.from_bytes(data[offset:end], "little", signed=True), end
+class SInt(_FixedInt):
+    """A two's-complement signed integer (``i8``..``i128``)."""
 
-    def default(self) -> int:
-        return 0
+    __slots__ = ()
 
-    def type_spec(self, reg: TypeRegistry) -> TypeSpec:
-        return reg.primitive(self.type_name)
-
-    def registry_key(self, reg: TypeRegistry) -> object:
-        return ("prim", self.type_name)
+    def __init__(self, bits: int) -> None:
+        super().__init__(bits, signed=True)
 
 
 class BoolCodec(Codec[bool]):
@@ -169,8 +164,8 @@ class BoolCodec(Codec[bool]):
         return ("prim", "bool")
 
 
-def _read_len(data: bytes, offset: int, type_name: str) -> tuple[int, int]:
-    """A compact length prefix, bounded by the bytes that remain (no huge allocations)."""
+def _read_len(data: bytes | memoryview, offset: int, type_name: str) -> tuple[int, int]:
+    """A compact integer (most often a length prefix), bounded by the bytes that remain."""
     n = len(data)
     if offset >= n:
         raise _eof(offset, type_name, 1, 0)
@@ -193,18 +188,23 @@ def _read_len(data: bytes, offset: int, type_name: str) -> tuple[int, int]:
     return int.from_bytes(data[offset + 1 : end], "little"), end
 
 
-def encode_len(value: int) -> bytes:
+def decode_compact(data: bytes | memoryview, offset: int = 0) -> tuple[int, int]:
+    """A compact integer at ``offset``: ``(value, next_offset)``."""
+    return _read_len(data, offset, "Compact")
+
+
+def encode_compact(value: int) -> bytes:
     """Compact encoding of a non-negative integer (lengths, compact fields)."""
     if value < 64:
         if value < 0:
-            raise ValueError(f"compact integer out of range: {value}")
+            raise ValueError(f"compact integer: found {value}, wanted 0..=2**536-1")
         return bytes((value << 2,))
     if value < 1 << 14:
         return ((value << 2) | 1).to_bytes(2, "little")
     if value < 1 << 30:
         return ((value << 2) | 2).to_bytes(4, "little")
     if value > _COMPACT_MAX:
-        raise ValueError(f"compact integer out of range: {value}")
+        raise ValueError(f"compact integer: found {value}, wanted 0..=2**536-1")
     size = (value.bit_length() + 7) // 8
     return bytes((((size - 4) << 2) | 3,)) + value.to_bytes(size, "little")
 
@@ -217,7 +217,7 @@ class StrCodec(Codec[str]):
 
     def encode(self, value: str) -> bytes:
         raw = value.encode()
-        return encode_len(len(raw)) + raw
+        return encode_compact(len(raw)) + raw
 
     def decode(self, data: bytes, offset: int = 0) -> tuple[str, int]:
         length, start = _read_len(data, offset, "str")
@@ -248,7 +248,7 @@ class BytesCodec(Codec[bytes]):
         self.type_name = "Vec<u8>"
 
     def encode(self, value: bytes) -> bytes:
-        return encode_len(len(value)) + bytes(value)
+        return encode_compact(len(value)) + bytes(value)
 
     def decode(self, data: bytes, offset: int = 0) -> tuple[bytes, int]:
         length, start = _read_len(data, offset, "Vec<u8>")
@@ -327,8 +327,8 @@ class Compact(Codec[int]):
 
     def encode(self, value: int) -> bytes:
         if value > self.inner.max:
-            raise ValueError(f"{self.type_name} out of range: {value}")
-        return encode_len(value)
+            raise ValueError(f"{self.type_name}: found {value}, wanted 0..={self.inner.max}")
+        return encode_compact(value)
 
     def decode(self, data: bytes, offset: int = 0) -> tuple[int, int]:
         value, end = _read_len(data, offset, self.type_name)
@@ -358,7 +358,7 @@ class Vec(Codec[list[T]]):
 
     def encode(self, value: Sequence[T]) -> bytes:
         enc = self.inner.encode
-        return encode_len(len(value)) + b"".join(enc(v) for v in value)
+        return encode_compact(len(value)) + b"".join(enc(v) for v in value)
 
     def decode(self, data: bytes, offset: int = 0) -> tuple[list[T], int]:
         length, pos = _read_len(data, offset, self.type_name)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from phala_agents.scale._codec import encode_len
+from phala_agents.scale._codec import encode_compact
 
 META_MAGIC = b"meta"
 METADATA_VERSION = 14
@@ -186,11 +186,11 @@ class MetadataV14:
 
 def _str(s: str) -> bytes:
     raw = s.encode()
-    return encode_len(len(raw)) + raw
+    return encode_compact(len(raw)) + raw
 
 
 def _strs(items: Sequence[str]) -> bytes:
-    return encode_len(len(items)) + b"".join(_str(s) for s in items)
+    return encode_compact(len(items)) + b"".join(_str(s) for s in items)
 
 
 def _opt_str(s: str | None) -> bytes:
@@ -198,11 +198,11 @@ def _opt_str(s: str | None) -> bytes:
 
 
 def _vec(items: Sequence[bytes]) -> bytes:
-    return encode_len(len(items)) + b"".join(items)
+    return encode_compact(len(items)) + b"".join(items)
 
 
 def _field(f: FieldMeta) -> bytes:
-    return _opt_str(f.name) + encode_len(f.type) + _opt_str(f.type_name) + _strs(f.docs)
+    return _opt_str(f.name) + encode_compact(f.type) + _opt_str(f.type_name) + _strs(f.docs)
 
 
 def _type_def(d: TypeDef) -> bytes:
@@ -216,35 +216,35 @@ def _type_def(d: TypeDef) -> bytes:
             ]
         )
     if isinstance(d, TypeDefSequence):
-        return b"\x02" + encode_len(d.type)
+        return b"\x02" + encode_compact(d.type)
     if isinstance(d, TypeDefArray):
-        return b"\x03" + d.len.to_bytes(4, "little") + encode_len(d.type)
+        return b"\x03" + d.len.to_bytes(4, "little") + encode_compact(d.type)
     if isinstance(d, TypeDefTuple):
-        return b"\x04" + _vec([encode_len(t) for t in d.types])
+        return b"\x04" + _vec([encode_compact(t) for t in d.types])
     if isinstance(d, TypeDefPrimitive):
         return b"\x05" + bytes((PRIMITIVES.index(d.name),))
-    return b"\x06" + encode_len(d.type)
+    return b"\x06" + encode_compact(d.type)
 
 
 def _portable_type(t: PortableType) -> bytes:
     params = _vec(
-        [_str(p.name) + (b"\x00" if p.type is None else b"\x01" + encode_len(p.type)) for p in t.params]
+        [_str(p.name) + (b"\x00" if p.type is None else b"\x01" + encode_compact(p.type)) for p in t.params]
     )
-    return encode_len(t.id) + _strs(t.path) + params + _type_def(t.type_def) + _strs(t.docs)
+    return encode_compact(t.id) + _strs(t.path) + params + _type_def(t.type_def) + _strs(t.docs)
 
 
 def _storage_entry(e: StorageEntryMeta) -> bytes:
     modifier = b"\x00" if e.modifier == "Optional" else b"\x01"
     if e.key is None:
-        ty = b"\x00" + encode_len(e.value)
+        ty = b"\x00" + encode_compact(e.value)
     else:
         hashers = _vec([bytes((STORAGE_HASHERS.index(h),)) for h in e.hashers])
-        ty = b"\x01" + hashers + encode_len(e.key) + encode_len(e.value)
-    return _str(e.name) + modifier + ty + encode_len(len(e.default)) + e.default + _strs(e.docs)
+        ty = b"\x01" + hashers + encode_compact(e.key) + encode_compact(e.value)
+    return _str(e.name) + modifier + ty + encode_compact(len(e.default)) + e.default + _strs(e.docs)
 
 
 def _opt_ty(t: int | None) -> bytes:
-    return b"\x00" if t is None else b"\x01" + encode_len(t)
+    return b"\x00" if t is None else b"\x01" + encode_compact(t)
 
 
 def _pallet(p: PalletMeta) -> bytes:
@@ -254,7 +254,7 @@ def _pallet(p: PalletMeta) -> bytes:
         storage = b"\x01" + _str(p.storage_prefix) + _vec([_storage_entry(e) for e in p.storage])
     constants = _vec(
         [
-            _str(c.name) + encode_len(c.type) + encode_len(len(c.value)) + c.value + _strs(c.docs)
+            _str(c.name) + encode_compact(c.type) + encode_compact(len(c.value)) + c.value + _strs(c.docs)
             for c in p.constants
         ]
     )
@@ -275,13 +275,20 @@ def encode_metadata(md: MetadataV14) -> bytes:
     pallets = _vec([_pallet(p) for p in md.pallets])
     ext = md.extrinsic
     extrinsic = (
-        encode_len(ext.type)
+        encode_compact(ext.type)
         + bytes((ext.version,))
         + _vec(
             [
-                _str(s.identifier) + encode_len(s.type) + encode_len(s.additional_signed)
+                _str(s.identifier) + encode_compact(s.type) + encode_compact(s.additional_signed)
                 for s in ext.signed_extensions
             ]
         )
     )
-    return META_MAGIC + bytes((METADATA_VERSION,)) + types + pallets + extrinsic + encode_len(md.runtime_type)
+    return (
+        META_MAGIC
+        + bytes((METADATA_VERSION,))
+        + types
+        + pallets
+        + extrinsic
+        + encode_compact(md.runtime_type)
+    )

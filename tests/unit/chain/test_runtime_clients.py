@@ -326,7 +326,7 @@ def test_long_payload_is_hashed_before_signing_and_oversized_is_rejected(
 
 
 def test_validate_transaction_api_encodes_transaction_validity(chain: MiniChain) -> None:
-    from phala_agents.scale import H256, encode_len
+    from phala_agents.scale import H256, encode_compact
 
     rt = chain.runtime
     garbage_sig = bytes(64)
@@ -336,7 +336,7 @@ def test_validate_transaction_api_encodes_transaction_validity(chain: MiniChain)
     xt = rt.encode_signed(call, signer=ALICE.public_key, signature=("Sr25519", garbage_sig), nonce=0)
     params = b"\x02" + xt + H256.encode(chain.head.hash)
     assert rt.call(chain.state(), "TaggedTransactionQueue_validate_transaction", params) == b"\x01\x00\x04"
-    unsigned = encode_len(1 + 3) + b"\x04" + rt.call_codec.encode(call)
+    unsigned = encode_compact(1 + 3) + b"\x04" + rt.call_codec.encode(call)
     params = b"\x02" + unsigned + H256.encode(chain.head.hash)
     assert rt.call(chain.state(), "TaggedTransactionQueue_validate_transaction", params) == b"\x01\x01\x01"
 

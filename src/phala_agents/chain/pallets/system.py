@@ -440,13 +440,13 @@ class System(Pallet, name="System", crate="frame_system"):
         overlay.delete(self.event_count.key())
 
     def finalize(self, extrinsic_count: int, events: list[bytes]) -> None:
-        from phala_agents.scale import encode_len
+        from phala_agents.scale import encode_compact
 
         overlay = self.runtime.ext.current()
         self.execution_phase.kill()
         self.all_extrinsics_len.kill()
         self.extrinsic_count.put(extrinsic_count)
-        overlay.set(self.events.key(), encode_len(len(events)) + b"".join(events))
+        overlay.set(self.events.key(), encode_compact(len(events)) + b"".join(events))
         self.event_count.put(len(events))
         number = self.number.get()
         to_remove = number - self.config.block_hash_count - 1
