@@ -51,6 +51,7 @@ from phala_agents.worker.authorization import (
 )
 from phala_agents.worker.call import CallSpec, MeteredCall, MeteredResult, ReceiptDraft
 from phala_agents.worker.caller import canonical_json
+from phala_agents.worker.fast_upstream import FastUpstreamClient
 from phala_agents.worker.ledger import Ledger, LedgerReceipt, ReceiptWriter
 from phala_agents.worker.meter import GasMeter
 from phala_agents.worker.upstream import ChatRequest, UpstreamClient, UpstreamModel
@@ -194,6 +195,8 @@ class GatewayConfig:
     ss58_format: int = 42
     dev_chain: bool = False
     max_body_bytes: int = 1 << 20
+    # Non-streamed upstream calls over the lean HTTP/1.1 pool (worker/fast_upstream.py).
+    fast_upstream: bool = True
 
     def __repr__(self) -> str:
         return (
@@ -237,7 +240,11 @@ class Gateway:
             caller = bytes(receipt.caller) if isinstance(receipt.caller, bytes) else receipt.caller.encode()
             self.meter.restore_unsettled(caller, receipt.id, receipt.charge)
             self._claimed.add((caller, receipt.nonce))
-        self._upstream = UpstreamClient(self.config.upstreams)
+        self._upstream = (
+            FastUpstreamClient(list(self.config.upstreams))
+            if self.config.fast_upstream
+            else UpstreamClient(self.config.upstreams)
+        )
         self._writer = ReceiptWriter(self.ledger)
         self._call = MeteredCall(
             meter=self.meter, upstream=self._upstream, writer=self._writer, sign=self._sign_receipt
