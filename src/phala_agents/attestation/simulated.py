@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
 from phala_agents.attestation._x509 import der
-from phala_agents.attestation.kds import FakeKds
+from phala_agents.attestation.kds import KDS_BASE_URL, FakeKds, KeyKind, crl_path
 from phala_agents.attestation.sev.abi import (
     POLICY_RESERVED_MUST_BE_ONE,
     POLICY_SMT,
@@ -90,6 +90,21 @@ def _ext(oid: x509.ObjectIdentifier, value: bytes) -> x509.UnrecognizedExtension
     return x509.UnrecognizedExtension(oid, value)
 
 
+def _crl_link(product: ProductLine, key: KeyKind) -> x509.CRLDistributionPoints:
+    """The CRL distribution point AMD puts in its ARK, ASK and ASVK (checked by the verifier)."""
+    url = KDS_BASE_URL + crl_path(product, key)
+    return x509.CRLDistributionPoints(
+        [
+            x509.DistributionPoint(
+                full_name=[x509.UniformResourceIdentifier(url)],
+                relative_name=None,
+                reasons=None,
+                crl_issuer=None,
+            )
+        ]
+    )
+
+
 def _sign_cert(
     *,
     subject: str,
@@ -99,7 +114,7 @@ def _sign_cert(
     not_before: dt.datetime,
     not_after: dt.datetime,
     serial: int,
-    extensions: list[x509.UnrecognizedExtension] | None = None,
+    extensions: list[x509.ExtensionType] | None = None,
 ) -> x509.Certificate:
     builder = (
         x509.CertificateBuilder()
@@ -170,6 +185,7 @@ class SimulatedSnp:
             serial=1,
             not_before=start,
             not_after=end,
+            extensions=[_crl_link(product, "vcek")],
         )
         ask = _sign_cert(
             subject=ask_cn,
@@ -179,6 +195,7 @@ class SimulatedSnp:
             serial=2,
             not_before=start,
             not_after=end,
+            extensions=[_crl_link(product, "vcek")],
         )
         asvk = _sign_cert(
             subject=asvk_cn,
@@ -188,6 +205,7 @@ class SimulatedSnp:
             serial=3,
             not_before=start,
             not_after=end,
+            extensions=[_crl_link(product, "vlek")],
         )
         spl = [
             _ext(OID_STRUCT_VERSION, _der_int(0)),

@@ -436,3 +436,61 @@ def test_crl_from_the_future(snp_sim: SimulatedSnp) -> None:
     )
     with pytest.raises(VerificationError, match="CRL is not yet valid"):
         verify_report(snp_sim.report(), _sim_opts(snp_sim, crl=crl), endorsement=snp_sim.endorsement())
+
+
+def _resigned_ask(sim: SimulatedSnp, crl_url: str | None) -> TrustedRoots:
+    """The simulated ASK re-issued by the same ARK with another (or no) CRL distribution point."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    from phala_agents.attestation.sev.verify import PSS_SHA384
+
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(sim.ask.subject)
+        .issuer_name(sim.ask.issuer)
+        .public_key(sim.ask.public_key())
+        .serial_number(2)
+        .not_valid_before(sim.ask.not_valid_before_utc)
+        .not_valid_after(sim.ask.not_valid_after_utc)
+    )
+    if crl_url is not None:
+        point = x509.DistributionPoint(
+            full_name=[x509.UniformResourceIdentifier(crl_url)],
+            relative_name=None,
+            reasons=None,
+            crl_issuer=None,
+        )
+        builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
+    ask = builder.sign(sim.ark_key, hashes.SHA384(), rsa_padding=PSS_SHA384)
+    pem = serialization.Encoding.PEM
+    return TrustedRoots.from_pem("resigned", [ask.public_bytes(pem) + sim.ark.public_bytes(pem)])
+
+
+@pytest.mark.parametrize(
+    ("url", "want_err"),
+    [
+        (None, "ASK has no CRL distribution point"),
+        ("https://kdsintf.amd.com/vlek/v1/Milan/crl", "ASK CRL distribution points are"),
+        ("https://kdsintf.amd.com/vcek/v1/Genoa/crl", "ASK CRL distribution points are"),
+    ],
+)
+def test_kds_crl_distribution_point(snp_sim: SimulatedSnp, url: str | None, want_err: str) -> None:
+    report = snp_sim.report()
+    roots = _resigned_ask(snp_sim, url)
+    with pytest.raises(VerificationError, match=want_err):
+        verify_report(report, _opts(SIM_NOW, roots=roots), endorsement=snp_sim.endorsement())
+    # The same ASK with AMD's link is accepted: only the distribution point differs.
+    good = _resigned_ask(snp_sim, "https://kdsintf.amd.com/vcek/v1/Milan/crl")
+    verify_report(report, _opts(SIM_NOW, roots=good), endorsement=snp_sim.endorsement())
+
+
+def test_real_roots_carry_the_kds_crl_links() -> None:
+    from cryptography import x509
+
+    for product, pr in _prod_roots().products.items():
+        for cert, key in ((pr.ark, "vcek"), (pr.ask, "vcek"), (pr.asvk, "vlek")):
+            assert cert is not None
+            points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+            urls = [n.value for p in points for n in (p.full_name or [])]
+            assert urls == [f"https://kdsintf.amd.com{crl_path(product, key)}"]  # type: ignore[arg-type]

@@ -38,7 +38,7 @@ from phala_agents.attestation._x509 import (
     load_pem_certificates,
     serial_number,
 )
-from phala_agents.attestation.kds import KdsClient
+from phala_agents.attestation.kds import KDS_BASE_URL, KdsClient, KeyKind, crl_path
 from phala_agents.attestation.sev.abi import (
     ECDSA_P384_SHA384,
     ProductLine,
@@ -282,6 +282,26 @@ def _check_pss_signed(child: x509.Certificate, issuer: x509.Certificate, what: s
         raise VerificationError(f"{what}: RSA-PSS signature does not verify") from None
 
 
+def _check_crl_link(cert: x509.Certificate, product: ProductLine, key: KeyKind, what: str) -> None:
+    """AMD's ARK, ASK and ASVK name exactly one CRL distribution point, the KDS CRL of their product
+    and key kind (go-sev-guest checks the same); a certificate of another product or role fails here."""
+    want = KDS_BASE_URL + crl_path(product, key)
+    try:
+        points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    except x509.ExtensionNotFound:
+        raise VerificationError(f"{what} has no CRL distribution point, wanted {want!r}") from None
+    except ValueError as exc:
+        raise VerificationError(f"{what}: malformed extensions ({exc})") from exc
+    urls = [
+        str(name.value)
+        for point in points
+        for name in (point.full_name or [])
+        if isinstance(name, x509.UniformResourceIdentifier)
+    ]
+    if len(points) != 1 or urls != [want]:
+        raise VerificationError(f"{what} CRL distribution points are {urls}, wanted [{want!r}]")
+
+
 def _window(certs: list[tuple[str, x509.Certificate]]) -> tuple[dt.datetime, dt.datetime]:
     return (max(c.not_valid_before_utc for _, c in certs), min(c.not_valid_after_utc for _, c in certs))
 
@@ -401,6 +421,8 @@ def _verify_chain(
     wanted_inter = f"SEV-{product}" if kind is SigningKey.VCEK else f"SEV-VLEK-{product}"
     if inter_cn != wanted_inter:
         raise VerificationError(f"{inter_what} CN is {inter_cn!r}, wanted {wanted_inter!r}")
+    _check_crl_link(ark, product, "vcek", "ARK")
+    _check_crl_link(inter, product, "vcek" if kind is SigningKey.VCEK else "vlek", inter_what)
     _check_pss_signed(ark, ark, "ARK (self-signed)")
     _check_pss_signed(inter, ark, f"{inter_what} by ARK")
     _check_pss_signed(endorsement.cert, inter, f"{leaf_what} by {inter_what}")
