@@ -109,6 +109,7 @@ def test_verify_json(runner: CliRunner) -> None:
     assert doc["ok"] is True and doc["kind"] == "snp" and doc["product"] == "Milan"
     assert doc["chain_sha256"]["ark"] == "69d063b45344d26a2e94e1f4210de49ef555308287d4c174445c95639a540bcd"
     assert doc["vmpl"] == 1 and doc["reported_tcb"]["snp"] == 27
+    assert doc["debug"] is False  # from verify_evidence's common result
 
 
 def test_show(runner: CliRunner) -> None:
@@ -257,6 +258,8 @@ def test_verify_dcap_policy_file(runner: CliRunner, tmp_path: Path) -> None:
     doc = json.loads(result.stdout)
     assert doc["status"] == "ConfigurationAndSWHardeningNeeded"
     assert doc["advisory_ids"] == ["INTEL-SA-00289", "INTEL-SA-00615"]
+    assert doc["trust"] == "intel-production" and doc["debug"] is False
+    assert len(bytes.fromhex(doc["measurement"])) == 32 and len(bytes.fromhex(doc["report_data"])) == 64
     policy.write_text(json.dumps({"allowed_statuse": []}))
     bad = runner.invoke(app, [*base, "--policy", str(policy)])
     assert bad.exit_code == 2 and "unknown policy key 'allowed_statuse'" in bad.stderr
