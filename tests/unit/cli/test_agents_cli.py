@@ -79,3 +79,26 @@ def test_state_file_is_private(tmp_path: Path) -> None:
     assert agents_cli._read_state(toml) == {"agent_id": 3, "salt": "0x00"}
     path.write_text("not json")
     assert agents_cli._read_state(toml) == {}
+
+
+class _LiveChain:
+    """A stand-in client for a chain that does not say it is a development chain."""
+
+    is_dev_chain = False
+    ss58_format = 42
+
+    def __enter__(self) -> _LiveChain:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def test_dev_uris_are_refused_on_a_live_chain(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(agents_cli, "_connect", lambda url, timeout: _LiveChain())
+    toml = REPO / "examples" / "assistant" / "agent.toml"
+    result = CliRunner().invoke(app, ["deploy", str(toml), "--suri", "//Alice"])
+    assert result.exit_code == 1
+    assert "allowed only against a dev chain" in result.stderr
+    paused = CliRunner().invoke(app, ["agents", "pause", "0", "--suri", "//Alice"])
+    assert paused.exit_code == 1 and "allowed only against a dev chain" in paused.stderr
