@@ -50,6 +50,8 @@ from phala_agents.chain.frame._types import (
     MultiSignature,
     RuntimeDispatchInfo,
     RuntimeVersionCodec,
+    TransactionSourceCodec,
+    WeightCodec,
 )
 from phala_agents.chain.pallets.agent_registry import AgentRegistry, AgentRegistryConfig
 from phala_agents.chain.pallets.balances import Balances, BalancesConfig
@@ -59,7 +61,7 @@ from phala_agents.chain.pallets.system import System, SystemConfig
 from phala_agents.chain.pallets.timestamp import Timestamp, TimestampConfig
 from phala_agents.chain.pallets.transaction_payment import TransactionPayment, TransactionPaymentConfig
 from phala_agents.chain.pallets.workers import DEV_CLUSTER_EPOCH, Workers, dev_cluster_public_key
-from phala_agents.errors import DecodeError, InvalidTransaction
+from phala_agents.errors import DecodeError, DispatchError, InvalidTransaction
 from phala_agents.scale import (
     H256,
     U32,
@@ -72,6 +74,7 @@ from phala_agents.scale import (
     Era,
     FixedBytes,
     MortalEra,
+    NewType,
     Option,
     Struct,
     Unit,
@@ -79,6 +82,7 @@ from phala_agents.scale import (
     blake2_256,
     decode_error,
     encode_compact,
+    encode_metadata,
     field,
     unit_enum,
 )
@@ -156,15 +160,14 @@ DEV_ACCOUNTS: dict[str, bytes] = {
 # --- signed extensions (order matters: it is the order of extra and additional data) -------------
 
 
-def _ext_type(path: str, fields: Sequence[object] = ()) -> AnyCodec:
-    return cast("AnyCodec", Struct(path, list(fields), params=(("T", None),)))  # type: ignore[arg-type]
+def _ext_type(path: str) -> AnyCodec:
+    """An extension without extra data: a unit struct generic over the runtime (``<T>``)."""
+    return cast("AnyCodec", Struct(path, [], params=(("T", None),)))
 
 
 def _tuple_struct(path: str, inner: AnyCodec, type_name: str) -> AnyCodec:
-    from phala_agents.scale import NewType
-
-    codec = NewType(path, inner, inner_type_name=type_name)
-    return cast("AnyCodec", codec)
+    """An extension whose extra is one value (``CheckNonce(#[codec(compact)] T::Nonce)``)."""
+    return cast("AnyCodec", NewType(path, inner, inner_type_name=type_name))
 
 
 MetadataHashMode = unit_enum("frame_metadata_hash_extension::Mode", ["Disabled", "Enabled"])
@@ -263,6 +266,7 @@ def encode_unsigned(call_bytes: bytes) -> bytes:
 
 def _ecdsa_account(signature: bytes, message: bytes) -> bytes | None:
     """``blake2_256`` of the compressed secp256k1 key that signed ``blake2_256(message)``."""
+    # Imported here: ecdsa takes ~16 ms to import and only Ecdsa signers need it.
     from ecdsa import SECP256k1, VerifyingKey
     from ecdsa.util import sigdecode_string
 
@@ -275,7 +279,7 @@ def _ecdsa_account(signature: bytes, message: bytes) -> bytes | None:
         keys = VerifyingKey.from_public_key_recovery_with_digest(
             signature[:64], blake2_256(message), SECP256k1, sigdecode=sigdecode_string
         )
-    except Exception:
+    except Exception:  # a malformed signature: recovery fails, which is "does not verify"
         return None
     if v >= len(keys):
         return None
@@ -284,6 +288,8 @@ def _ecdsa_account(signature: bytes, message: bytes) -> bytes | None:
 
 def verify_multisignature(kind: str, signature: bytes, message: bytes, who: bytes) -> bool:
     """``MultiSignature::verify`` against a 32-byte account id."""
+    # The bindings raise (ValueError and others) on malformed keys or signatures; for the
+    # runtime that is a signature that does not verify (BadProof), never a crash.
     if kind == "Sr25519":
         try:
             return bool(sr25519.verify(signature, message, who))
@@ -377,7 +383,6 @@ class DevRuntime(FrameRuntime):
         self._metadata: bytes | None = None
         self._version = runtime_version_dict()
         self._spec_tx = SPEC_VERSION.to_bytes(4, "little") + TRANSACTION_VERSION.to_bytes(4, "little")
-        self._timestamp_index = (PALLET_INDICES["Timestamp"], 0)
         self._verified: dict[tuple[str, bytes, bytes, bytes], None] = {}
         self._verified_lock = threading.Lock()
         self._decoded: dict[bytes, Extrinsic] = {}
@@ -407,8 +412,6 @@ class DevRuntime(FrameRuntime):
 
     def metadata(self) -> bytes:
         if self._metadata is None:
-            from phala_agents.scale import encode_metadata
-
             md = self.build_metadata(
                 extrinsic_address=cast("AnyCodec", MultiAddress),
                 extrinsic_signature=cast("AnyCodec", MultiSignature),
@@ -528,9 +531,7 @@ class DevRuntime(FrameRuntime):
         birth_hash = genesis if xt.era is None else self._block_hash_or_ancient(xt.era.birth(current))
         if xt.mode == 1:
             raise unknown("CannotLookup")  # CheckMetadataHash enabled, but this runtime has no hash
-        payload = xt.call_bytes + xt.extra_bytes + self._spec_tx + genesis + birth_hash + b"\x00"
-        if len(payload) > 256:
-            payload = blake2_256(payload)
+        payload = self.signing_payload(xt.call_bytes, xt.extra_bytes, genesis, birth_hash)
         assert xt.signature is not None
         kind, sig = xt.signature
         key = (kind, sig, payload, who)
@@ -555,21 +556,15 @@ class DevRuntime(FrameRuntime):
 
     def _validate_signed(self, xt: Extrinsic, who: bytes, info: DispatchInfo) -> ValidTransaction:
         """The signed extensions' ``validate`` in order."""
-        if who == bytes(32):
-            raise invalid("BadSigner")  # CheckNonZeroSender
+        account = self._sender_account(who)  # CheckNonZeroSender, CheckNonce's account
         longevity = self._longevity(xt)  # CheckMortality
-        account = self.system.account.get(who)  # CheckNonce
-        if account["providers"] == 0 and account["sufficients"] == 0:
-            raise invalid("Payment")
         account_nonce = cast(int, account["nonce"])
         if xt.nonce < account_nonce:
             raise invalid("Stale")
         provides = (who + xt.nonce.to_bytes(4, "little"),)
         requires = (who + (xt.nonce - 1).to_bytes(4, "little"),) if xt.nonce > account_nonce else ()
         self._check_extrinsic_limits(info, xt.length)  # CheckWeight
-        fee = self.payment.fee_parts(xt.length, info, xt.tip).total  # ChargeTransactionPayment
-        if not self.balances.can_withdraw_fee(who, fee):
-            raise invalid("Payment")
+        fee = self._payable_fee(xt, who, info)  # ChargeTransactionPayment
         priority = self.payment.priority(info, xt.length, xt.tip, fee)
         return ValidTransaction(priority=priority, requires=requires, provides=provides, longevity=longevity)
 
@@ -699,11 +694,7 @@ class DevRuntime(FrameRuntime):
 
     def _pre_dispatch(self, xt: Extrinsic, who: bytes, info: DispatchInfo) -> int:
         """The signed extensions' ``pre_dispatch`` in order; returns the fee withdrawn."""
-        if who == bytes(32):
-            raise invalid("BadSigner")
-        account = self.system.account.get(who)
-        if account["providers"] == 0 and account["sufficients"] == 0:
-            raise invalid("Payment")
+        account = self._sender_account(who)
         nonce = cast(int, account["nonce"])
         if xt.nonce != nonce:
             raise invalid("Stale" if xt.nonce < nonce else "Future")
@@ -711,10 +702,25 @@ class DevRuntime(FrameRuntime):
         self.system.account.insert(who, account)
         self._check_extrinsic_limits(info, xt.length)
         self._check_block_limits(info, xt.length)
+        fee = self._payable_fee(xt, who, info)
+        self.balances.withdraw_fee(who, fee)
+        return fee
+
+    def _sender_account(self, who: bytes) -> dict[str, object]:
+        """``CheckNonZeroSender``, then the account ``CheckNonce`` reads; an account that does
+        not exist has nothing to pay fees with (``Payment``)."""
+        if who == bytes(32):
+            raise invalid("BadSigner")
+        account = self.system.account.get(who)
+        if account["providers"] == 0 and account["sufficients"] == 0:
+            raise invalid("Payment")
+        return account
+
+    def _payable_fee(self, xt: Extrinsic, who: bytes, info: DispatchInfo) -> int:
+        """``ChargeTransactionPayment``: the fee, when ``who`` can pay it and stay alive."""
         fee = self.payment.fee_parts(xt.length, info, xt.tip).total
         if not self.balances.can_withdraw_fee(who, fee):
             raise invalid("Payment")
-        self.balances.withdraw_fee(who, fee)
         return fee
 
     def _check_block_limits(self, info: DispatchInfo, length: int) -> None:
@@ -756,7 +762,7 @@ class DevRuntime(FrameRuntime):
         self.ext.extrinsic_index += 1
         return ApplyOutcome(ok=True, weight=actual.weight.ref_time, fee=0)
 
-    def _note_applied(self, ok: bool, error: object, info: DispatchInfo) -> str | None:
+    def _note_applied(self, ok: bool, error: DispatchError | None, info: DispatchInfo) -> str | None:
         """``System::note_applied_extrinsic``: ExtrinsicSuccess / ExtrinsicFailed."""
         weight = info.weight + Weight(self.system_config.base_extrinsic_ref_time, 0)
         dispatch_info = {
@@ -764,17 +770,14 @@ class DevRuntime(FrameRuntime):
             "class": (info.dispatch_class.value, None),
             "pays_fee": (info.pays_fee.value, None),
         }
-        if ok:
+        if ok or error is None:
             self.system.deposit_event("ExtrinsicSuccess", {"dispatch_info": dispatch_info})
             return None
-        from phala_agents.errors import DispatchError
-
-        exc = cast(DispatchError, error)
         self.system.deposit_event(
             "ExtrinsicFailed",
-            {"dispatch_error": self.dispatch_error_value(exc), "dispatch_info": dispatch_info},
+            {"dispatch_error": self.dispatch_error_value(error), "dispatch_info": dispatch_info},
         )
-        return self.dispatch_error_text(exc)
+        return self.dispatch_error_text(error)
 
     def finalize_block(self, overlay: Overlay) -> None:
         ext = self.ext
@@ -805,8 +808,6 @@ class DevRuntime(FrameRuntime):
         if method in ("TransactionPaymentApi_query_info", "TransactionPaymentApi_query_fee_details"):
             return self._with_state(state, lambda: self._query_fee(method, params))
         if method == "TransactionPaymentApi_query_weight_to_fee":
-            from phala_agents.chain.frame._types import WeightCodec
-
             w = cast(dict[str, int], WeightCodec.decode_all(params))
             return Balance.encode(self.payment.weight_to_fee(w["ref_time"]))
         if method == "TransactionPaymentApi_query_length_to_fee":
@@ -850,18 +851,12 @@ class DevRuntime(FrameRuntime):
         return FeeDetails.encode({"inclusion_fee": inclusion, "tip": xt.tip})
 
     def _validate_api(self, state: StateReader, params: bytes) -> bytes:
-        if not params:
-            raise decode_error(0, "TransactionSource", "end of input", "a source byte")
-        source_index = params[0]
-        if source_index > 2:
-            raise decode_error(0, "TransactionSource", f"index {source_index}", "0, 1 or 2")
-        length, pos = _COMPACT_U32.decode(params, 1)
+        (source_name, _), start = TransactionSourceCodec.decode(params, 0)
+        length, pos = _COMPACT_U32.decode(params, start)
         end = pos + length
-        tx = params[1:end]
+        tx = params[start:end]
         block_hash = H256.decode_all(params[end:])
-        source = (TransactionSource.IN_BLOCK, TransactionSource.LOCAL, TransactionSource.EXTERNAL)[
-            source_index
-        ]
+        source = TransactionSource(source_name)
         try:
             valid = self.validate_transaction(state, tx, source, block_hash)
         except InvalidTransaction as exc:

@@ -717,7 +717,9 @@ class Enum(Codec[EnumValue]):
         try:
             return self._by_name[name]
         except KeyError:
-            raise ValueError(f"{self.type_name}: unknown variant {name!r}") from None
+            raise ValueError(
+                f"{self.type_name}: found variant {name!r}, wanted one of {sorted(self._by_name)}"
+            ) from None
 
     def encode(self, value: EnumValue | str) -> bytes:
         if isinstance(value, str):

@@ -491,3 +491,12 @@ def test_query_fee_details_splits_the_fee() -> None:
     assert inclusion["len_fee"] == len(xt) * 10**6
     block = chain.produce([xt])
     assert block.outcomes[-1].fee == info["partial_fee"] + 9  # type: ignore[union-attr]
+
+
+def test_dispatch_error_text_names_the_variant_like_clients_do() -> None:
+    from phala_agents.chain.frame import CannotLookup, DispatchPanic, FrameRuntime
+
+    assert FrameRuntime.dispatch_error_text(CannotLookup("x")) == "CannotLookup"  # was "CannotLookup::None"
+    assert FrameRuntime.dispatch_error_text(DispatchPanic("x")) == "Other"
+    assert FrameRuntime.dispatch_error_text(DispatchError("x")) == "Other"
+    assert FrameRuntime.dispatch_error_text(BadOrigin("x")) == "BadOrigin"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Literal, TypeVar
 
 from phala_agents.chain.frame._storage import StorageItem
 from phala_agents.chain.frame._weights import (
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 class Origin:
     """``RawOrigin``: ``Root``, ``Signed(who)`` or ``None``."""
 
-    kind: str  # "Root" | "Signed" | "None"
+    kind: Literal["Root", "Signed", "None"]
     who: bytes | None = None
 
     @classmethod
@@ -222,7 +222,6 @@ class Pallet:
         for item in self.STORAGE:
             setattr(self, item.attr, item.bind(runtime.ext, self.NAME))
         self._error_index = {e.name: i for i, e in enumerate(self.ERRORS)}
-        self._event_index = {e.name: i for i, e in enumerate(self.EVENTS)}
 
     # --- helpers for pallet code -------------------------------------------------------------------
 
@@ -233,7 +232,7 @@ class Pallet:
 
     def deposit_event(self, name: str, payload: Mapping[str, object] | object = None) -> None:
         """Emit this pallet's event ``name``; named fields take a dict."""
-        self.runtime.deposit_event(self.index, self._event_index[name], name, payload)
+        self.runtime.deposit_event(self.index, name, payload)
 
     # --- hooks (override) ----------------------------------------------------------------------------
 

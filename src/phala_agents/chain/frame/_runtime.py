@@ -88,7 +88,6 @@ class RuntimeCallCodec(Codec[Call]):
     def __init__(self, path: tuple[str, ...]) -> None:
         self.type_name = "RuntimeCall"
         self.path = path
-        self.variants: list[object] = []
         # pallet index -> (pallet name, call index -> (CallDef, ((arg name, codec), ...)))
         self.table: dict[int, tuple[str, dict[int, tuple[CallDef, tuple[tuple[str, AnyCodec], ...]]]]] = {}
         self.by_name: dict[tuple[str, str], tuple[int, CallDef, tuple[tuple[str, AnyCodec], ...]]] = {}
@@ -286,8 +285,8 @@ class FrameRuntime:
 
     # --- events ---------------------------------------------------------------------------------------
 
-    def deposit_event(self, pallet_index: int, event_index: int, name: str, payload: object) -> None:
-        del event_index
+    def deposit_event(self, pallet_index: int, name: str, payload: object) -> None:
+        """Record the event ``name`` of the pallet at ``pallet_index`` in the current phase."""
         body = self._event_encoders[pallet_index]((name, payload))
         ext = self.ext
         ext.events.append(ext.phase + bytes((pallet_index,)) + body + b"\x00")
@@ -361,16 +360,16 @@ class FrameRuntime:
             return cast("EnumValue", kind)
         return ("Other", None)
 
-    @staticmethod
-    def dispatch_error_text(exc: DispatchError) -> str:
+    @classmethod
+    def dispatch_error_text(cls, exc: DispatchError) -> str:
+        """``"Pallet::Error"`` for a module error, else the ``DispatchError`` variant with its
+        inner variant if any (``"BadOrigin"``, ``"Token::FundsUnavailable"``)."""
         if isinstance(exc, ModuleError):
             return f"{exc.pallet}::{exc.name}"
-        if isinstance(exc, BadOrigin):
-            return "BadOrigin"
-        kind = getattr(exc, "dispatch_error", None)
-        if isinstance(kind, tuple):
-            return f"{kind[0]}::{kind[1][0] if isinstance(kind[1], tuple) else kind[1]}"
-        return "Other"
+        kind, inner = cls.dispatch_error_value(exc)
+        if isinstance(inner, tuple) and inner:
+            return f"{kind}::{inner[0]}"
+        return kind
 
     # --- metadata -------------------------------------------------------------------------------------
 

@@ -4,8 +4,9 @@ Semantics follow the classic ``Currency`` behaviour: an account exists while it 
 the existential deposit (or something reserved); a transfer that would leave less kills the
 sender (``transfer_allow_death``, the rest is ``DustLost``) or fails (``transfer_keep_alive``:
 ``Expendability``). Failures are this pallet's module errors with Substrate's names and order.
-Other pallets use the Python methods (``transfer``, ``reserve``, ``unreserve``, ``withdraw``,
-``deposit``) the way FRAME pallets use the ``Currency`` trait.
+Other pallets use the Python methods (``transfer``, ``reserve``, ``unreserve``,
+``free_balance``, ``reserved_balance``) the way FRAME pallets use the ``Currency`` trait; the
+executive uses ``can_withdraw_fee``, ``withdraw_fee`` and ``refund_fee``.
 """
 
 from __future__ import annotations
@@ -441,12 +442,6 @@ class Balances(Pallet, name="Balances"):
         self.system.account.insert(who, info)
         self.deposit_event("Unreserved", {"who": who, "amount": actual})
         return amount - actual
-
-    def mint(self, who: bytes, amount: int) -> None:
-        """Create ``amount`` new units in ``who``; emits ``Minted``."""
-        self._deposit(who, amount)
-        self.total_issuance.put(self.total_issuance.get() + amount)
-        self.deposit_event("Minted", {"who": who, "amount": amount})
 
     def genesis(self, config: Mapping[str, object]) -> None:
         balances = cast(Sequence[tuple[bytes, int]], config.get("balances", ()))

@@ -52,15 +52,12 @@ from phala_agents.scale import (
     Tuple,
     Vec,
     blake2_256,
+    encode_compact,
     field,
 )
 
 HASH69 = bytes([69]) * 32  # frame_system's genesis BlockHash(0) placeholder
 NORMAL_DISPATCH_RATIO = (3, 4)
-
-
-def _weight(ref_time: int, proof_size: int = 0) -> dict[str, object]:
-    return {"ref_time": ref_time, "proof_size": proof_size}
 
 
 class SystemWeightInfo(Protocol):
@@ -129,30 +126,26 @@ class SystemConfig:
         return Weight(total.ref_time - self.base_extrinsic_ref_time, total.proof_size)
 
     def block_weights(self) -> dict[str, object]:
-        base = _weight(self.base_extrinsic_ref_time)
+        """The ``BlockWeights`` constant: normal extrinsics get ``NORMAL_DISPATCH_RATIO`` of the
+        block, operational ones all of it (the rest is reserved for them), mandatory ones no limit."""
+        base = Weight(self.base_extrinsic_ref_time).to_dict()
+        full = Weight(self.max_block_ref_time, self.max_block_proof_size)
         normal_total = self.normal_max_total
-        full = _weight(self.max_block_ref_time, self.max_block_proof_size)
-        reserved_op = _weight(
-            self.max_block_ref_time - normal_total.ref_time,
-            self.max_block_proof_size - normal_total.proof_size,
-        )
         return {
-            "base_block": _weight(self.base_block_ref_time),
-            "max_block": full,
+            "base_block": Weight(self.base_block_ref_time).to_dict(),
+            "max_block": full.to_dict(),
             "per_class": {
                 "normal": {
                     "base_extrinsic": base,
-                    "max_extrinsic": _weight(self.max_extrinsic.ref_time, self.max_extrinsic.proof_size),
-                    "max_total": _weight(normal_total.ref_time, normal_total.proof_size),
-                    "reserved": _weight(0),
+                    "max_extrinsic": self.max_extrinsic.to_dict(),
+                    "max_total": normal_total.to_dict(),
+                    "reserved": Weight(0).to_dict(),
                 },
                 "operational": {
                     "base_extrinsic": base,
-                    "max_extrinsic": _weight(
-                        self.max_block_ref_time - self.base_extrinsic_ref_time, self.max_block_proof_size
-                    ),
-                    "max_total": full,
-                    "reserved": reserved_op,
+                    "max_extrinsic": (full - Weight(self.base_extrinsic_ref_time)).to_dict(),
+                    "max_total": full.to_dict(),
+                    "reserved": (full - normal_total).to_dict(),
                 },
                 "mandatory": {
                     "base_extrinsic": base,
@@ -408,16 +401,8 @@ class System(Pallet, name="System", crate="frame_system"):
 
     # --- account helpers (frame_system's public functions) ---------------------------------------------
 
-    def get_account(self, who: bytes) -> dict[str, object]:
-        return self.account.get(who)
-
     def account_nonce(self, who: bytes) -> int:
         return cast(int, self.account.get(who)["nonce"])
-
-    def inc_account_nonce(self, who: bytes) -> None:
-        info = self.account.get(who)
-        info["nonce"] = cast(int, info["nonce"]) + 1
-        self.account.insert(who, info)
 
     def on_created_account(self, who: bytes) -> None:
         self.deposit_event("NewAccount", {"account": who})
@@ -440,8 +425,6 @@ class System(Pallet, name="System", crate="frame_system"):
         overlay.delete(self.event_count.key())
 
     def finalize(self, extrinsic_count: int, events: list[bytes]) -> None:
-        from phala_agents.scale import encode_compact
-
         overlay = self.runtime.ext.current()
         self.execution_phase.kill()
         self.all_extrinsics_len.kill()
