@@ -1,0 +1,549 @@
+"""Gateway overhead: the worker's HTTP front vs a direct call vs the LiteLLM proxy, same upstream.
+
+.venv/bin/python bench/bench_gateway.py            # print the table
+.venv/bin/python bench/bench_gateway.py --write    # also replace "## Gateway" in docs/benchmarks.md
+.venv/bin/python bench/bench_gateway.py --quick    # small counts (a smoke run)
+
+Three processes: a fake OpenAI upstream (raw asyncio, fixed answer with usage), the system under
+test (our gateway: ``Gateway`` over a ``StaticChainView``, the real ledger with group commit,
+signature check, tiktoken estimate, meter, signed receipt, one JSON log line per call; or the
+LiteLLM proxy routing to the same upstream), and this load generator (a raw asyncio HTTP/1.1
+client with one keep-alive connection per concurrent caller, far cheaper than httpx). With 2+
+cores the generator and the upstream share core 0 and the system under test gets core 1
+(``taskset``), so both paths do identical work apart from the gateway.
+
+Every gateway request carries a fresh ``CallAuthorization`` (new nonce, signed by //Alice for the
+exact body); they are signed before the timed window so the generator's sr25519 cost is not
+measured. Overhead = the gateway's latency percentile minus the direct call's at the same
+concurrency. LiteLLM (``litellm[proxy]``) is installed into ``.cache/bench-litellm`` (a throwaway
+venv, never the project's); when that fails its rows are skipped with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS = REPO / "docs" / "benchmarks.md"
+HEADER = "# Benchmarks\n"
+TITLE = "## Gateway"
+LITELLM_VENV = REPO / ".cache" / "bench-litellm"
+LITELLM_PIN = "litellm[proxy]==1.108.7"
+# LiteLLM refuses to start without a master key; with one and no database, that key is accepted.
+LITELLM_KEY = "sk-" + "b" * 64
+GENESIS = bytes(range(32))
+REPLY = {
+    "id": "chatcmpl-bench",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "bench",
+    "choices": [
+        {
+            "index": 0,
+            "finish_reason": "stop",
+            "message": {"role": "assistant", "content": "Hello there, friend."},
+        }
+    ],
+    "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25},
+}
+CONCURRENCY = (1, 50, 200)
+COUNTS = {1: 400, 50: 3000, 200: 4000}
+QUICK = {1: 50, 50: 300, 200: 400}
+LITELLM_COUNTS = {1: 200, 50: 1000, 200: 1000}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pin(core: int) -> list[str]:
+    if (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
+        return ["taskset", "-c", str(core)]
+    return []
+
+
+# --- the fake upstream (its own process) -----------------------------------------------------------
+
+
+async def _upstream_conn(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    body = json.dumps(REPLY).encode()
+    head = (
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+    )
+    try:
+        while True:
+            length = 0
+            line = await reader.readline()
+            if not line:
+                return
+            while line not in (b"\r\n", b"\n", b""):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+                line = await reader.readline()
+            if length:
+                await reader.readexactly(length)
+            writer.write(head + body)
+    except (ConnectionError, asyncio.IncompleteReadError):
+        return
+    finally:
+        writer.close()
+
+
+def serve_upstream(port: int) -> None:
+    async def main() -> None:
+        server = await asyncio.start_server(_upstream_conn, "127.0.0.1", port, backlog=1024)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+# --- the gateway under test (its own process) ------------------------------------------------------
+
+
+def serve_gateway(port: int, upstream_port: int, ledger_dir: str) -> None:
+    import uvicorn
+    from substrateinterface import Keypair
+
+    from phala_agents._logging import configure_logging
+    from phala_agents.client import dev_cluster_key, seal_prompt
+    from phala_agents.worker import install_tiktoken_cache
+    from phala_agents.worker.ledger import Ledger
+    from phala_agents.worker.meter import GasMeter, Prices
+    from phala_agents.worker.server import Gateway, GatewayConfig, build_app
+    from phala_agents.worker.upstream import UpstreamModel
+    from phala_agents.worker.view import AgentRecord, StaticChainView
+
+    configure_logging(level="info", json=True)  # the per-call log line is part of the cost
+    install_tiktoken_cache()
+    meter = GasMeter()
+    view = StaticChainView(genesis=GENESIS, meter=meter, head=10)
+    key = dev_cluster_key()
+    view.put_agent(
+        AgentRecord(
+            agent_id=1,
+            owner=b"\x01" * 32,
+            name="bench",
+            model="bench",
+            prompt=seal_prompt(
+                "You are a benchmark agent.", key.public_bytes, agent_id=1, version=1, epoch=0
+            ),
+            prices=Prices(per_1k_input=1000, per_1k_output=1000),
+            temperature_milli=700,
+            max_tokens=16,
+            access="Public",
+            status="Active",
+            version=1,
+        )
+    )
+    view.set_escrow(bytes(Keypair.create_from_uri("//Alice").public_key), 10**18)
+    config = GatewayConfig(
+        keypair=Keypair.create_from_uri("//Ferdie"),
+        cluster_key=key,
+        upstreams=[
+            UpstreamModel(name="bench", base_url=f"http://127.0.0.1:{upstream_port}/v1", max_retries=0)
+        ],
+    )
+    gateway = Gateway(config, view=view, meter=meter, ledger=Ledger(Path(ledger_dir) / "ledger.sqlite"))
+    uvicorn.run(build_app(gateway), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# --- the load generator ----------------------------------------------------------------------------
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    status_line = await reader.readline()
+    if not status_line:
+        raise ConnectionError("closed")
+    status = int(status_line.split()[1])
+    length = -1
+    chunked = False
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b"\n", b""):
+            break
+        lower = line.lower()
+        if lower.startswith(b"content-length:"):
+            length = int(line[15:])
+        elif lower.startswith(b"transfer-encoding:") and b"chunked" in lower:
+            chunked = True
+    if chunked:
+        parts = []
+        while True:
+            size = int((await reader.readline()).strip(), 16)
+            if size == 0:
+                await reader.readline()
+                break
+            parts.append(await reader.readexactly(size))
+            await reader.readline()
+        return status, b"".join(parts)
+    return status, await reader.readexactly(length) if length >= 0 else b""
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    target: str
+    concurrency: int
+    count: int
+    errors: int
+    p50_ms: float
+    p99_ms: float
+    rps: float
+
+
+async def _run_cell(port: int, requests: list[bytes], concurrency: int) -> tuple[list[float], int, float]:
+    queue = list(reversed(requests))
+    latencies: list[float] = []
+    errors = 0
+
+    async def worker() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while queue:
+                raw = queue.pop()
+                started = time.perf_counter()
+                writer.write(raw)
+                status, _body = await _read_response(reader)
+                latencies.append(time.perf_counter() - started)
+                if status != 200:
+                    errors += 1
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, errors, time.perf_counter() - started
+
+
+def _request(path: str, body: dict[str, object], headers: dict[str, str]) -> bytes:
+    payload = json.dumps(body).encode()
+    lines = [f"POST {path} HTTP/1.1", "host: 127.0.0.1", "content-type: application/json"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    lines.append(f"content-length: {len(payload)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+
+
+def _gateway_requests(count: int, worker: bytes) -> list[bytes]:
+    from substrateinterface import Keypair
+
+    from phala_agents.worker.caller import WorkerInfo, sign_request
+
+    alice = Keypair.create_from_uri("//Alice")
+    info = WorkerInfo(genesis=GENESIS, worker=worker, head=10)
+    body: dict[str, object] = {
+        "model": "agent:1",
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 16,
+    }
+    out = []
+    for _ in range(count):
+        _s, headers = sign_request(alice, body, info=info, agent_id=1, agent_version=1, max_charge=10**9)
+        out.append(_request("/v1/chat/completions", body, headers))
+    return out
+
+
+def _plain_requests(count: int, path: str, model: str, headers: dict[str, str]) -> list[bytes]:
+    body: dict[str, object] = {
+        "model": model,
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 16,
+    }
+    raw = _request(path, body, headers)
+    return [raw] * count
+
+
+def _measure(target: str, port: int, make: object, counts: dict[int, int]) -> list[Cell]:
+    cells = []
+    for concurrency in CONCURRENCY:
+        count = counts[concurrency]
+        warm = make(min(200, count))  # type: ignore[operator]
+        asyncio.run(_run_cell(port, warm, min(concurrency, 50)))
+        requests = make(count)  # type: ignore[operator]
+        latencies, errors, seconds = asyncio.run(_run_cell(port, requests, concurrency))
+        latencies.sort()
+        cells.append(
+            Cell(
+                target=target,
+                concurrency=concurrency,
+                count=count,
+                errors=errors,
+                p50_ms=statistics.median(latencies) * 1000,
+                p99_ms=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+                rps=count / seconds,
+            )
+        )
+        print(
+            f"  {target:<13} C={concurrency:<4} n={count:<5} err={errors:<3} "
+            f"p50={cells[-1].p50_ms:7.3f} ms p99={cells[-1].p99_ms:8.3f} ms {cells[-1].rps:8.0f}/s",
+            flush=True,
+        )
+    return cells
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"port {port} did not open")
+
+
+def _ensure_litellm() -> tuple[Path | None, str]:
+    binary = LITELLM_VENV / "bin" / "litellm"
+    if binary.exists():
+        return binary, ""
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True, capture_output=True)
+        subprocess.run(
+            [str(LITELLM_VENV / "bin" / "pip"), "install", "-q", LITELLM_PIN],
+            check=True,
+            capture_output=True,
+            timeout=1800,
+        )
+    except (subprocess.SubprocessError, OSError) as exc:
+        return (
+            None,
+            f"LiteLLM skipped: `pip install {LITELLM_PIN}` into a throwaway venv failed "
+            f"({type(exc).__name__})",
+        )
+    if binary.exists():
+        return binary, ""
+    return None, "LiteLLM skipped: no litellm binary after install"
+
+
+def _start_litellm(binary: Path, upstream_port: int, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    config = tmp / "litellm.yaml"
+    config.write_text(
+        "model_list:\n"
+        "  - model_name: bench\n"
+        "    litellm_params:\n"
+        "      model: openai/bench\n"
+        f"      api_base: http://127.0.0.1:{upstream_port}/v1\n"
+        "      api_key: sk-bench\n"
+        "litellm_settings:\n"
+        "  telemetry: false\n"
+        "  drop_params: true\n"
+    )
+    env = os.environ | {
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_TELEMETRY": "False",
+        "DISABLE_SCHEMA_UPDATE": "True",
+        "NO_PROXY": "*",
+        "LITELLM_MASTER_KEY": LITELLM_KEY,
+    }
+    proc = subprocess.Popen(
+        [
+            *_pin(1),
+            str(binary),
+            "--config",
+            str(config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--num_workers",
+            "1",
+        ],
+        stdout=(tmp / "litellm.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    return proc, port
+
+
+def run(quick: bool) -> tuple[list[Cell], list[str]]:
+    notes: list[str] = []
+    counts = QUICK if quick else COUNTS
+    tmp = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
+    procs: list[subprocess.Popen[bytes]] = []
+    cells: list[Cell] = []
+    try:
+        up_port, gw_port, shm_port = free_port(), free_port(), free_port()
+        me = [sys.executable, str(Path(__file__).resolve())]
+        procs.append(
+            subprocess.Popen([*_pin(0), *me, "--serve-upstream", str(up_port)], start_new_session=True)
+        )
+        _wait_port(up_port, procs[-1])
+        with (tmp / "gateway.log").open("wb") as log:
+            procs.append(
+                subprocess.Popen(
+                    [*_pin(1), *me, "--serve-gateway", str(gw_port), str(up_port), str(tmp)],
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,
+                )
+            )
+        _wait_port(gw_port, procs[-1])
+        shm = Path("/dev/shm")
+        if shm.is_dir():
+            shm_dir = tempfile.mkdtemp(prefix="bench-gateway-", dir=shm)
+            with (tmp / "gateway-tmpfs.log").open("wb") as log:
+                procs.append(
+                    subprocess.Popen(
+                        [*_pin(1), *me, "--serve-gateway", str(shm_port), str(up_port), shm_dir],
+                        stdout=log,
+                        stderr=log,
+                        start_new_session=True,
+                    )
+                )
+            _wait_port(shm_port, procs[-1])
+        if _pin(0):
+            os.sched_setaffinity(0, {0})
+        from substrateinterface import Keypair
+
+        worker = bytes(Keypair.create_from_uri("//Ferdie").public_key)
+        cells += _measure(
+            "direct", up_port, lambda n: _plain_requests(n, "/v1/chat/completions", "bench", {}), counts
+        )
+        cells += _measure("gateway", gw_port, lambda n: _gateway_requests(n, worker), counts)
+        os.killpg(procs[1].pid, 9)  # one gateway on core 1 at a time
+        if shm.is_dir():
+            cells += _measure("gateway-tmpfs", shm_port, lambda n: _gateway_requests(n, worker), counts)
+            os.killpg(procs[2].pid, 9)
+            shutil.rmtree(shm_dir, ignore_errors=True)
+        binary, note = _ensure_litellm()
+        if binary is None:
+            notes.append(note)
+        else:
+            proc, port = _start_litellm(binary, up_port, tmp)
+            procs.append(proc)
+            try:
+                _wait_port(port, proc, timeout=180)
+                auth = {"authorization": f"Bearer {LITELLM_KEY}"}
+                cells += _measure(
+                    "litellm",
+                    port,
+                    lambda n: _plain_requests(n, "/v1/chat/completions", "bench", auth),
+                    QUICK if quick else LITELLM_COUNTS,
+                )
+            except RuntimeError as exc:
+                notes.append(f"LiteLLM skipped: it did not start ({exc}); see {tmp / 'litellm.log'}")
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, 9)
+                proc.wait(timeout=30)
+    return cells, notes
+
+
+def markdown(cells: list[Cell], notes: list[str]) -> str:
+    by = {(c.target, c.concurrency): c for c in cells}
+    lines = [
+        TITLE,
+        "",
+        "`bench/bench_gateway.py`: non-streaming `POST /v1/chat/completions` against a fake upstream",
+        "(raw asyncio, fixed answer). The generator and the upstream share core 0, the system under",
+        "test runs on core 1. Gateway calls carry a fresh signed authorization each; the gateway checks",
+        "it, estimates with tiktoken, reserves, calls the upstream with the openai SDK, charges, signs",
+        "the receipt, commits it to the SQLite ledger (group commit, fsync) and logs one JSON line.",
+        "Overhead = the gateway's (or LiteLLM's) percentile minus the direct call's at the same",
+        "concurrency. The machine is shared by other jobs; numbers move between runs.",
+        "",
+        "| target | C | n | errors | p50 ms | p99 ms | calls/s | p50 overhead ms | p99 overhead ms |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for cell in cells:
+        direct = by.get(("direct", cell.concurrency))
+        over50 = over99 = "-"
+        if direct is not None and cell.target != "direct":
+            over50 = f"{cell.p50_ms - direct.p50_ms:.3f}"
+            over99 = f"{cell.p99_ms - direct.p99_ms:.3f}"
+        lines.append(
+            f"| {cell.target} | {cell.concurrency} | {cell.count} | {cell.errors} | {cell.p50_ms:.3f} | "
+            f"{cell.p99_ms:.3f} | {cell.rps:.0f} | {over50} | {over99} |"
+        )
+    for ours_name in ("gateway", "gateway-tmpfs"):
+        ratios = []
+        for concurrency in CONCURRENCY:
+            d, g = by.get(("direct", concurrency)), by.get((ours_name, concurrency))
+            lt = by.get(("litellm", concurrency))
+            if d and g and lt:
+                ours = max(g.p50_ms - d.p50_ms, 1e-3)
+                ratios.append(f"C={concurrency}: {(lt.p50_ms - d.p50_ms) / ours:.1f}x")
+        if ratios:
+            lines += ["", f"LiteLLM's p50 overhead divided by {ours_name}'s: " + ", ".join(ratios) + "."]
+    lines += ["", "Targets (issue 5), from this run:", ""]
+    for name in ("gateway", "gateway-tmpfs"):
+        d1, g1 = by.get(("direct", 1)), by.get((name, 1))
+        if d1 is None or g1 is None:
+            continue
+        over50, over99 = g1.p50_ms - d1.p50_ms, g1.p99_ms - d1.p99_ms
+        best = max((c.rps for c in cells if c.target == name), default=0.0)
+        lines.append(
+            f"- {name}: p50 overhead at C=1 {over50:.2f} ms "
+            f"(target < 1: {'met' if over50 < 1 else 'missed'}), "
+            f"p99 {over99:.2f} ms (target < 5: {'met' if over99 < 5 else 'missed'}), "
+            f"best {best:.0f} calls/s (target >= 1,000: {'met' if best >= 1000 else 'missed'})"
+        )
+    lines += [
+        "",
+        "Why: at C=1 the gateway waits for its receipt's fsync (`synchronous=FULL`, the durability",
+        "promise of docs/worker.md): 2-5 ms on this shared disk, which the `gateway-tmpfs` rows (ledger",
+        "in /dev/shm) take out to show the rest: signature check, tiktoken estimate, meter, upstream",
+        "call, receipt signing, JSON log line and uvicorn. With more callers the fsync is shared (group",
+        "commit) and one core saturates: the latency at C=50 and C=200 is queueing behind about",
+        "1 ms of CPU per call. LiteLLM here routes only (no database, no budgets) and still costs",
+        "about 20 ms per call on one core.",
+    ]
+    lines += ["", *notes] if notes else []
+    return "\n".join(lines) + "\n"
+
+
+def write(section: str) -> None:
+    text = DOCS.read_text() if DOCS.exists() else HEADER
+    start = text.find(f"\n{TITLE}\n")
+    if start == -1:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + 1)
+        text = text[: start + 1] + section + (text[end + 1 :] if end != -1 else "")
+    DOCS.write_text(text)
+
+
+def main() -> None:
+    if len(sys.argv) >= 3 and sys.argv[1] == "--serve-upstream":
+        serve_upstream(int(sys.argv[2]))
+        return
+    if len(sys.argv) >= 5 and sys.argv[1] == "--serve-gateway":
+        serve_gateway(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+        return
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--write", action="store_true", help="replace the Gateway section of docs/benchmarks.md"
+    )
+    parser.add_argument("--quick", action="store_true", help="small counts")
+    args, _ = parser.parse_known_args()
+    cells, notes = run(args.quick)
+    section = markdown(cells, notes)
+    print(section)
+    if args.write:
+        write(section)
+
+
+if __name__ == "__main__":
+    main()
