@@ -569,14 +569,13 @@ class DevRuntime(FrameRuntime):
         return ValidTransaction(priority=priority, requires=requires, provides=provides, longevity=longevity)
 
     def _check_extrinsic_limits(self, info: DispatchInfo, length: int) -> None:
+        """``CheckWeight``'s per-extrinsic part: weight (normal class) and length limits."""
         cfg = self.system_config
         if info.dispatch_class is DispatchClass.NORMAL:
             max_w = cfg.max_extrinsic
             if info.weight.ref_time > max_w.ref_time or info.weight.proof_size > max_w.proof_size:
                 raise invalid("ExhaustsResources")
-            if length > cfg.normal_max_length:
-                raise invalid("ExhaustsResources")
-        elif length > cfg.max_block_length:
+        if length > cfg.max_length(info.dispatch_class):
             raise invalid("ExhaustsResources")
 
     # --- Runtime protocol: validation ---------------------------------------------------------------
@@ -726,10 +725,7 @@ class DevRuntime(FrameRuntime):
     def _check_block_limits(self, info: DispatchInfo, length: int) -> None:
         cfg = self.system_config
         total_len = (self.system.all_extrinsics_len.get() or 0) + length
-        max_len = (
-            cfg.normal_max_length if info.dispatch_class is DispatchClass.NORMAL else cfg.max_block_length
-        )
-        if total_len > max_len:
+        if total_len > cfg.max_length(info.dispatch_class):
             raise invalid("ExhaustsResources")
         current = self.system.block_weight.get()
         key = info.dispatch_class.value.lower()

@@ -19,9 +19,11 @@ from phala_agents.scale import (
     Codec,
     Tuple,
     blake2_128,
+    blake2_128_concat,
     blake2_256,
+    identity,
     storage_prefix,
-    twox64,
+    twox64_concat,
     twox128,
     twox256,
 )
@@ -46,11 +48,11 @@ class Hasher:
 
 Blake2_128 = Hasher("Blake2_128", blake2_128, False, 16)
 Blake2_256 = Hasher("Blake2_256", blake2_256, False, 32)
-Blake2_128Concat = Hasher("Blake2_128Concat", lambda d: blake2_128(d) + d, True, 16)
+Blake2_128Concat = Hasher("Blake2_128Concat", blake2_128_concat, True, 16)
 Twox128 = Hasher("Twox128", twox128, False, 16)
 Twox256 = Hasher("Twox256", twox256, False, 32)
-Twox64Concat = Hasher("Twox64Concat", lambda d: twox64(d) + d, True, 8)
-Identity = Hasher("Identity", lambda d: d, True, 0)
+Twox64Concat = Hasher("Twox64Concat", twox64_concat, True, 8)
+Identity = Hasher("Identity", identity, True, 0)
 
 
 class QueryKind:

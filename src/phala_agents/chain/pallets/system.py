@@ -9,6 +9,7 @@ from typing import Protocol, cast
 
 from phala_agents.chain.frame import (
     Blake2_128Concat,
+    DispatchClass,
     OptionQuery,
     Origin,
     Pallet,
@@ -119,6 +120,10 @@ class SystemConfig:
     def normal_max_length(self) -> int:
         num, den = NORMAL_DISPATCH_RATIO
         return self.max_block_length * num // den
+
+    def max_length(self, dispatch_class: DispatchClass) -> int:
+        """``BlockLength`` for ``dispatch_class``: what its extrinsics may total in a block."""
+        return self.normal_max_length if dispatch_class is DispatchClass.NORMAL else self.max_block_length
 
     @property
     def max_extrinsic(self) -> Weight:

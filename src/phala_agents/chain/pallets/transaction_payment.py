@@ -106,9 +106,7 @@ class TransactionPayment(Pallet, name="TransactionPayment"):
         """``ChargeTransactionPayment::get_priority``: tip scaled by how many such txs fit a block."""
         cfg = self._system_config()
         max_ref, max_proof = cfg.max_block_ref_time, cfg.max_block_proof_size
-        max_len = (
-            cfg.normal_max_length if info.dispatch_class is DispatchClass.NORMAL else cfg.max_block_length
-        )
+        max_len = cfg.max_length(info.dispatch_class)
         ref = min(max(info.weight.ref_time, 1), max_ref)
         proof = min(max(info.weight.proof_size, 1), max_proof)
         per_weight = min(max_ref // ref, max_proof // proof)
