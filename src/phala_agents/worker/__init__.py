@@ -25,10 +25,14 @@ from phala_agents.worker.call import (
     ReceiptSigner,
 )
 from phala_agents.worker.caller import WorkerInfo, canonical_json, request_hash, sign_request
+from phala_agents.worker.fast_upstream import FastUpstreamClient
 from phala_agents.worker.ledger import Ledger, LedgerReceipt, NewReceipt, ReceiptState, ReceiptWriter
 from phala_agents.worker.meter import CallerId, Charge, GasMeter, Prices, Reservation, Usage
 from phala_agents.worker.model_server import ModelServer, find_llama_server, find_model
 from phala_agents.worker.server import Gateway, GatewayConfig, build_app
+from phala_agents.worker.service import WorkerOptions, WorkerService
+from phala_agents.worker.settlement import SettlementConfig, Settler
+from phala_agents.worker.sync import ChainSync
 from phala_agents.worker.tokens import (
     estimate_prompt_tokens,
     estimate_text_tokens,
@@ -51,11 +55,13 @@ __all__ = [
     "CallAuthorization",
     "CallSpec",
     "CallerId",
+    "ChainSync",
     "ChainView",
     "Charge",
     "ChatRequest",
     "ChatStream",
     "CompletionResult",
+    "FastUpstreamClient",
     "GasMeter",
     "Gateway",
     "GatewayConfig",
@@ -75,6 +81,8 @@ __all__ = [
     "ReceiptWriter",
     "Reservation",
     "Secret",
+    "SettlementConfig",
+    "Settler",
     "SignedAuthorization",
     "SignedReceipt",
     "Sr25519Signer",
@@ -84,6 +92,8 @@ __all__ = [
     "UpstreamModel",
     "Usage",
     "WorkerInfo",
+    "WorkerOptions",
+    "WorkerService",
     "authorization_header",
     "build_app",
     "canonical_json",
