@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "unit" / "attestation"))
 from snp_vectors import SNP_VECTORS, SnpVector  # noqa: E402
 
+from _report import write_section  # noqa: E402
 from phala_agents.attestation._x509 import SERIAL_WARNING_REGEX, load_certificate  # noqa: E402
 from phala_agents.attestation.sev import (  # noqa: E402
     ChainCache,
@@ -43,12 +44,7 @@ from phala_agents.attestation.sev import (  # noqa: E402
 )
 from phala_agents.attestation.trust import FixedClock, TrustedRoots  # noqa: E402
 
-DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "Attestation (SNP)"
-HEADER = (
-    "# Benchmarks\n\n"
-    "Machine: 2 cores (Intel Xeon, virtualised), no GPU, shared with other jobs, so timings are noisy.\n"
-)
 TARGET_US = 300.0
 
 
@@ -185,18 +181,6 @@ def markdown(rows: list[tuple[str, str]], summary: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-def write(section: str) -> None:
-    text = DOCS.read_text() if DOCS.exists() else HEADER
-    start = text.find(f"\n## {SECTION}\n")
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        rest = text[end + 1 :] if end != -1 else ""
-        text = text[: start + 1] + section.rstrip("\n") + ("\n\n" + rest if rest else "\n")
-    DOCS.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
@@ -208,7 +192,7 @@ def main() -> None:
     section = markdown(*run(args.n, args.n_cold))
     print(section)
     if args.write:
-        write(section)
+        write_section(section)
 
 
 if __name__ == "__main__":

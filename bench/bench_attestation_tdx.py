@@ -32,6 +32,7 @@ from typing import TypeVar
 
 import dcap_qvl
 
+from _report import write_section
 from phala_agents.attestation.tdx import (
     VerificationCache,
     VerifyOptions,
@@ -41,9 +42,7 @@ from phala_agents.attestation.tdx import (
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
-DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "Attestation (TDX)"
-HEADER = "# Benchmarks\n"
 VECTORS = [
     ("tdx/tdx_v4_uptodate", 1752919234, "TDX v4 (UpToDate)"),
     ("sgx/sgx_v3_cswhn", 1752919277, "SGX v3 (CASWHN)"),
@@ -180,18 +179,6 @@ def markdown(rows: list[dict[str, object]], n: int, runs: int = 1, loads: tuple[
     return "\n".join(lines)
 
 
-def write(section: str) -> None:
-    text = DOCS.read_text() if DOCS.exists() else HEADER
-    start = text.find(f"\n## {SECTION}\n")
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        rest = text[end + 1 :] if end != -1 else ""
-        text = text[: start + 1] + section.rstrip("\n") + ("\n\n" + rest if rest else "\n")
-    DOCS.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
@@ -208,7 +195,7 @@ def main() -> None:
     section = markdown(combine(results), args.n, args.runs, tuple(loads))
     print(section)
     if args.write:
-        write(section)
+        write_section(section)
 
 
 if __name__ == "__main__":

@@ -29,11 +29,12 @@ from phala_agents.client import ChainClient
 from phala_agents.errors import SubmissionTimeout
 
 REPO = Path(__file__).resolve().parent.parent
-DOCS = REPO / "docs" / "benchmarks.md"
 PHALA_AGENT = REPO / ".venv" / "bin" / "phala-agent"
 sys.path.insert(0, str(REPO / "tests" / "conformance"))
 
 from chopsticks_fixture import free_port, run_chopsticks  # noqa: E402
+
+from _report import write_section  # noqa: E402
 
 N = 20
 
@@ -143,9 +144,6 @@ def measure(url: str, *, chopsticks: bool) -> dict[str, str]:
     return rows
 
 
-HEADER = "# Benchmarks\n"
-
-
 def markdown(results: dict[str, dict[str, str]]) -> str:
     backends = list(results)
     names = list(next(iter(results.values())))
@@ -165,17 +163,6 @@ def markdown(results: dict[str, dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def write(section: str) -> None:
-    text = DOCS.read_text() if DOCS.exists() else HEADER
-    start = text.find("\n## Client\n")
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[: start + 1] + section + (text[end + 1 :] if end != -1 else "")
-    DOCS.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument(
@@ -191,7 +178,7 @@ def main() -> None:
     section = markdown(results)
     print(section)
     if args.write:
-        write(section)
+        write_section(section)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from _report import write_section
 from phala_agents.errors import InsufficientBudget
 from phala_agents.worker.ledger import Ledger, NewReceipt, ReceiptWriter
 from phala_agents.worker.meter import GasMeter, Prices, Usage
 from phala_agents.worker.tokens import encoding_for_model, estimate_prompt_tokens, install_tiktoken_cache
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-HEADER = "# Benchmarks\n"
 TITLE = "## Worker meter"
 
 PRICES = Prices(per_1k_input=1_500, per_1k_output=6_000)
@@ -204,17 +203,6 @@ def markdown(rows: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def write(section: str) -> None:
-    text = DOCS.read_text() if DOCS.exists() else HEADER
-    start = text.find(f"\n{TITLE}\n")
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[: start + 1] + section + (text[end + 1 :] if end != -1 else "")
-    DOCS.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -224,7 +212,7 @@ def main() -> None:
     section = markdown(run())
     print(section)
     if args.write:
-        write(section)
+        write_section(section)
 
 
 if __name__ == "__main__":

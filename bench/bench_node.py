@@ -35,10 +35,10 @@ import sr25519
 from substrateinterface import Keypair, SubstrateInterface
 from websockets.sync.client import connect
 
+from _report import write_section
 from phala_agents.scale import encode_compact
 
 REPO = Path(__file__).resolve().parent.parent
-DOCS = REPO / "docs" / "benchmarks.md"
 PHALA_AGENT = REPO / ".venv" / "bin" / "phala-agent"
 SENDERS = ("Alice", "Bob", "Charlie", "Dave", "Eve")
 sys.path.insert(0, str(REPO / "tests" / "conformance"))
@@ -388,17 +388,6 @@ def markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(section: str) -> None:
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    start = text.find("\n## Dev node\n")
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[: start + 1] + section + (text[end + 1 :] if end != -1 else "")
-    DOCS.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -417,7 +406,7 @@ def main() -> None:
     section = markdown(res)
     print(section)
     if args.write:
-        write(section)
+        write_section(section)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import sr25519
 from substrateinterface import Keypair, SubstrateInterface
 from websockets.sync.client import connect
 
+from _report import write_section
 from phala_agents.chain import DevRuntime
 from phala_agents.chain.frame import Call
 from phala_agents.chain.pallets.agent_registry import AgentInfo
@@ -39,7 +40,6 @@ from phala_agents.client import dev_cluster_key, prompt_commitment, seal_prompt
 from phala_agents.scale import storage_prefix
 
 REPO = Path(__file__).resolve().parent.parent
-DOCS = REPO / "docs" / "benchmarks.md"
 PHALA_AGENT = REPO / ".venv" / "bin" / "phala-agent"
 PROMPT = (
     "You are a concise assistant for a small team. Answer in at most five sentences, cite the "
@@ -266,17 +266,6 @@ def markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(section: str) -> None:
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    start = text.find("\n## Registry\n")
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[: start + 1] + section + (text[end:] if end != -1 else "")
-    DOCS.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--write", action="store_true", help='replace "Registry" in docs/benchmarks.md')
@@ -288,7 +277,7 @@ def main() -> None:
     section = markdown(res)
     print(section)
     if args.write:
-        write(section)
+        write_section(section)
 
 
 if __name__ == "__main__":

@@ -16,18 +16,16 @@ import bisect
 import os
 import statistics
 import time
-from pathlib import Path
 
 import sr25519
 
+from _report import write_section
 from phala_agents.chain import BlockContext, DevRuntime, StorageOverlay
 from phala_agents.chain.frame import Call
 from phala_agents.chain.pallets.billing import BillingWeights
 from phala_agents.scale import blake2_256
 from phala_agents.worker.authorization import Receipt, ReceiptUsage, sign_authorization
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-HEADER = "# Benchmarks\n"
 TITLE = "## Settlement"
 UNIT = 10**12
 CALLERS = 100
@@ -247,17 +245,6 @@ def markdown(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def write(section: str) -> None:
-    text = DOCS.read_text() if DOCS.exists() else HEADER
-    start = text.find(f"\n{TITLE}\n")
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[: start + 1] + section + (text[end + 1 :] if end != -1 else "")
-    DOCS.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
@@ -267,7 +254,7 @@ def main() -> None:
     section = markdown(run())
     print(section)
     if args.write:
-        write(section)
+        write_section(section)
 
 
 if __name__ == "__main__":

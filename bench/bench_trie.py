@@ -17,15 +17,9 @@ import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
-from pathlib import Path
 
+from _report import write_section
 from phala_agents.chain.trie import StateTrie, trie_root, verify_read_proof
-
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-HEADER = (
-    "# Benchmarks\n\n"
-    "Machine: 2 cores (Intel Xeon, virtualised), no GPU, shared with other jobs, so timings are noisy.\n"
-)
 
 
 def _items(rng: random.Random, n: int) -> dict[bytes, bytes]:
@@ -148,17 +142,6 @@ def markdown(rows: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def write(section: str) -> None:
-    text = DOCS.read_text() if DOCS.exists() else HEADER
-    start = text.find("\n## Trie\n")
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[: start + 1] + section + (text[end + 1 :] if end != -1 else "")
-    DOCS.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="replace the Trie section of docs/benchmarks.md")
@@ -166,7 +149,7 @@ def main() -> None:
     section = markdown(run())
     print(section)
     if args.write:
-        write(section)
+        write_section(section)
 
 
 if __name__ == "__main__":
