@@ -184,7 +184,7 @@ class Pallet:
     EVENTS: ClassVar[tuple[EventDef, ...]] = ()
     ERRORS: ClassVar[tuple[ErrorDef, ...]] = ()
     CONSTANTS: ClassVar[tuple[ConstantDef, ...]] = ()
-    STORAGE: ClassVar[tuple[StorageItem, ...]] = ()
+    STORAGE: ClassVar[tuple[StorageItem[object], ...]] = ()
     CALLS: ClassVar[tuple[CallDef, ...]] = ()
     STORAGE_DOCS: ClassVar[str] = ""
 
@@ -194,7 +194,7 @@ class Pallet:
         cls.CRATE = crate or "pallet_" + "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip(
             "_"
         )
-        storage: list[StorageItem] = []
+        storage: list[StorageItem[object]] = []
         calls: dict[int, CallDef] = {}
         for klass in reversed(cls.__mro__):
             for value in vars(klass).values():

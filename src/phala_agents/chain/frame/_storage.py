@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Generic, Self, TypeVar, overload
 
 from phala_agents.chain._interface import Overlay
 from phala_agents.scale import (
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 K = TypeVar("K")
 K2 = TypeVar("K2")
 V = TypeVar("V")
+B_co = TypeVar("B_co", covariant=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +88,9 @@ class Ext(threading.local):
         return self.overlay
 
 
-class StorageItem:
-    """Common part of the storage declarations."""
+class StorageItem(Generic[B_co]):
+    """Common part of the storage declarations; ``B_co`` is the accessor a pallet instance gets
+    (``Pallet.__init__`` replaces the class attribute with ``bind(...)``'s result)."""
 
     name: str
     value_codec: AnyCodec
@@ -118,11 +120,20 @@ class StorageItem:
             return b"\x00"
         return self.value_codec.encode(self.default_value())
 
-    def bind(self, ext: Ext, pallet_name: str) -> object:
+    @overload
+    def __get__(self, obj: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, obj: Pallet, owner: type) -> B_co: ...
+    def __get__(self, obj: Pallet | None, owner: type) -> Self | B_co:
+        if obj is None:
+            return self
+        raise RuntimeError(f"{self.name}: pallet instance was not bound to a runtime")
+
+    def bind(self, ext: Ext, pallet_name: str) -> B_co:
         raise NotImplementedError
 
 
-class StorageValue(StorageItem, Generic[V]):
+class StorageValue(StorageItem["BoundValue[V]"], Generic[V]):
     def __init__(
         self,
         name: str,
@@ -134,20 +145,11 @@ class StorageValue(StorageItem, Generic[V]):
     ) -> None:
         super().__init__(name, value, query, docs, default)
 
-    @overload
-    def __get__(self, obj: None, owner: type) -> StorageValue[V]: ...
-    @overload
-    def __get__(self, obj: Pallet, owner: type) -> BoundValue[V]: ...
-    def __get__(self, obj: Pallet | None, owner: type) -> StorageValue[V] | BoundValue[V]:
-        if obj is None:
-            return self
-        raise RuntimeError(f"{self.name}: pallet instance was not bound to a runtime")
-
     def bind(self, ext: Ext, pallet_name: str) -> BoundValue[V]:
         return BoundValue(self, ext, pallet_name)
 
 
-class StorageMap(StorageItem, Generic[K, V]):
+class StorageMap(StorageItem["BoundMap[K, V]"], Generic[K, V]):
     def __init__(
         self,
         name: str,
@@ -163,20 +165,11 @@ class StorageMap(StorageItem, Generic[K, V]):
         self.hasher = hasher
         self.key_codec = key
 
-    @overload
-    def __get__(self, obj: None, owner: type) -> StorageMap[K, V]: ...
-    @overload
-    def __get__(self, obj: Pallet, owner: type) -> BoundMap[K, V]: ...
-    def __get__(self, obj: Pallet | None, owner: type) -> StorageMap[K, V] | BoundMap[K, V]:
-        if obj is None:
-            return self
-        raise RuntimeError(f"{self.name}: pallet instance was not bound to a runtime")
-
     def bind(self, ext: Ext, pallet_name: str) -> BoundMap[K, V]:
         return BoundMap(self, ext, pallet_name)
 
 
-class StorageDoubleMap(StorageItem, Generic[K, K2, V]):
+class StorageDoubleMap(StorageItem["BoundDoubleMap[K, K2, V]"], Generic[K, K2, V]):
     def __init__(  # noqa: PLR0917 - mirrors StorageDoubleMap<Prefix, H1, K1, H2, K2, V>
         self,
         name: str,
@@ -197,17 +190,6 @@ class StorageDoubleMap(StorageItem, Generic[K, K2, V]):
         self.key2_codec = key2
         self.key_codec: AnyCodec = Tuple(key1, key2)
 
-    @overload
-    def __get__(self, obj: None, owner: type) -> StorageDoubleMap[K, K2, V]: ...
-    @overload
-    def __get__(self, obj: Pallet, owner: type) -> BoundDoubleMap[K, K2, V]: ...
-    def __get__(
-        self, obj: Pallet | None, owner: type
-    ) -> StorageDoubleMap[K, K2, V] | BoundDoubleMap[K, K2, V]:
-        if obj is None:
-            return self
-        raise RuntimeError(f"{self.name}: pallet instance was not bound to a runtime")
-
     def bind(self, ext: Ext, pallet_name: str) -> BoundDoubleMap[K, K2, V]:
         return BoundDoubleMap(self, ext, pallet_name)
 
@@ -218,7 +200,7 @@ class StorageDoubleMap(StorageItem, Generic[K, K2, V]):
 class _Bound(Generic[V]):
     __slots__ = ("_decode", "_default", "_encode", "_ext", "_optional", "item", "prefix")
 
-    def __init__(self, item: StorageItem, ext: Ext, pallet_name: str) -> None:
+    def __init__(self, item: StorageItem[object], ext: Ext, pallet_name: str) -> None:
         self.item = item
         self._ext = ext
         self.prefix = storage_prefix(pallet_name, item.name)
