@@ -102,7 +102,20 @@ def _ruf022_key(name: str) -> tuple[int, list[object]]:
 
 @pytest.mark.parametrize(
     "module",
-    ["phala_agents.scale", "phala_agents.chain", "phala_agents.chain.frame", "phala_agents.chain.pallets"],
+    [
+        "phala_agents.scale",
+        "phala_agents.chain",
+        "phala_agents.chain.frame",
+        "phala_agents.chain.frame._types",
+        "phala_agents.chain.frame._weights",
+        "phala_agents.chain.pallets",
+        "phala_agents.chain.pallets.balances",
+        "phala_agents.chain.pallets.sudo",
+        "phala_agents.chain.pallets.system",
+        "phala_agents.chain.pallets.timestamp",
+        "phala_agents.chain.pallets.transaction_payment",
+        "phala_agents.chain.runtime",
+    ],
 )
 def test_exports_are_sorted_and_resolve(module: str) -> None:
     mod = importlib.import_module(module)
