@@ -144,6 +144,12 @@ class UnitWeights:
     def __repr__(self) -> str:
         return "UnitWeights()"
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, UnitWeights)
+
+    def __hash__(self) -> int:
+        return hash(UnitWeights)
+
 
 __all__ = [
     "UNIT_WEIGHT",

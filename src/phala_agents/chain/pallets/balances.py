@@ -54,6 +54,7 @@ class BalancesWeightInfo(Protocol):
     def burn(self) -> Weight: ...
 
 
+@dataclass(frozen=True, slots=True)  # value equality, so equal Configs compare equal
 class BalancesWeights:
     """The default ``BalancesWeightInfo``: measured constants; proof sizes from one account read
     (3_593 bytes) or two (``force_transfer``)."""

@@ -39,6 +39,7 @@ class SudoWeightInfo(Protocol):
     def remove_key(self) -> Weight: ...
 
 
+@dataclass(frozen=True, slots=True)  # value equality, so equal Configs compare equal
 class SudoWeights:
     """The default ``SudoWeightInfo``: one read of ``Key`` (proof 1_517 bytes), plus a write for
     ``set_key``/``remove_key``."""

@@ -73,6 +73,7 @@ class SystemWeightInfo(Protocol):
     def remark_with_event(self, b: int) -> Weight: ...
 
 
+@dataclass(frozen=True, slots=True)  # value equality, so equal Configs compare equal
 class SystemWeights:
     """The default ``SystemWeightInfo``: hashing costs ~1 ns per byte, a storage write 100 us."""
 

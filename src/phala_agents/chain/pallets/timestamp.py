@@ -28,6 +28,7 @@ class TimestampWeightInfo(Protocol):
     def set(self) -> Weight: ...
 
 
+@dataclass(frozen=True, slots=True)  # value equality, so equal Configs compare equal
 class TimestampWeights:
     """The default ``TimestampWeightInfo``: one read and write of ``Now`` (proof 1_493 bytes)."""
 
