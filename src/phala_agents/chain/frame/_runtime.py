@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import structlog
 
@@ -44,6 +44,9 @@ from phala_agents.scale._metadata import (
     SignedExtensionMeta,
     StorageEntryMeta,
 )
+
+if TYPE_CHECKING:
+    from phala_agents.scale._registry import TypeSpec
 
 P = TypeVar("P", bound=Pallet)
 _TOPICS = Vec(H256)  # EventRecord.topics: Vec<T::Hash>
@@ -143,7 +146,7 @@ class RuntimeCallCodec(Codec[Call]):
             _DEPTH.n = depth
         return Call(pallet=pallet, name=cdef.name, args=args, pallet_index=pidx, call_index=cidx), pos
 
-    def type_spec(self, reg: TypeRegistry) -> tuple:  # type: ignore[type-arg]
+    def type_spec(self, reg: TypeRegistry) -> TypeSpec:
         variants = [
             variant(
                 name,

@@ -89,10 +89,9 @@ class TransactionPayment(Pallet, name="TransactionPayment"):
     def length_to_fee(self, length: int) -> int:
         return length * self.config.length_fee_per_byte
 
-    def fee_parts(self, length: int, info: DispatchInfo, tip: int, multiplier: int | None = None) -> FeeParts:
-        """``compute_fee_details``; ``multiplier`` defaults to ``NextFeeMultiplier``."""
-        if multiplier is None:
-            multiplier = self.next_fee_multiplier.get()
+    def fee_parts(self, length: int, info: DispatchInfo, tip: int) -> FeeParts:
+        """``compute_fee_details`` with the stored ``NextFeeMultiplier``."""
+        multiplier = self.next_fee_multiplier.get()
         base = self.weight_to_fee(self._system_config().base_extrinsic_ref_time)
         return FeeParts(
             base_fee=base,
