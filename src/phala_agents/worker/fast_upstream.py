@@ -96,9 +96,14 @@ class _Pool:
     async def _exchange(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, *, pooled: bool
     ) -> tuple[int, bytes, bool]:
-        writer.write(request)
         async with asyncio.timeout(self.model.read_timeout):
-            status_line = await reader.readline()
+            try:
+                writer.write(request)
+                status_line = await reader.readline()
+            except (ConnectionResetError, BrokenPipeError):
+                if pooled:
+                    raise _Stale from None
+                raise
             if not status_line:
                 if pooled:
                     raise _Stale
