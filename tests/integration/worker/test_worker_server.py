@@ -220,7 +220,17 @@ def test_upstream_faults_charge_only_what_was_delivered(world: World) -> None:
         assert final["outcome"] == "upstream_error" and final["estimated"] is True
         assert final["completion_tokens"] == 3
         assert events[-1]["error"]["code"] == "upstream_stream_cut"  # type: ignore[index]
-    assert world.ledger.count() == count + 3
+    # Streams: no usage reported (counted, estimated); usage on the last chunk with choices (used).
+    world.view.put_agent(make_agent(16, model="usage-on-choice"))
+    for agent_id, estimated in ((13, True), (16, False)):
+        body = BODY | {"model": f"agent:{agent_id}", "stream": True}
+        response = world.post(body, world.signed(body, agent_id=agent_id))
+        final = next(e for e in _sse(response.text) if "phala" in e)["phala"]
+        assert isinstance(final, dict)
+        assert final["outcome"] == "complete" and final["estimated"] is estimated
+        if not estimated:
+            assert int(final["charge"]) == PROMPT_TOKENS + 8
+    assert world.ledger.count() == count + 5
 
 
 def test_200_concurrent_calls_never_overspend(world: World) -> None:
