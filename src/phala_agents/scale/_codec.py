@@ -624,9 +624,14 @@ class Struct(Codec[dict[str, object]]):
                 return b"".join(parts)
             return b"".join(c.encode(value[n]) for n, c in self._pairs)
         except KeyError as exc:
-            raise ValueError(f"{self.type_name}: missing field {exc.args[0]!r}") from None
+            raise ValueError(
+                f"{self.type_name}: found no field {exc.args[0]!r}, "
+                f"wanted fields {[n for n, _ in self._pairs]}"
+            ) from None
         except OverflowError:
-            raise ValueError(f"{self.type_name}: an integer field is out of range") from None
+            raise ValueError(
+                f"{self.type_name}: found an integer field out of range, wanted each to fit its width"
+            ) from None
 
     def decode(self, data: bytes, offset: int = 0) -> tuple[dict[str, object], int]:
         if self.plan is not None:
@@ -733,7 +738,9 @@ class Enum(Codec[EnumValue]):
             return head
         if v.named:
             if not isinstance(payload, dict):
-                raise TypeError(f"{self.type_name}::{name}: wanted a dict payload")
+                raise TypeError(
+                    f"{self.type_name}::{name} payload: found {type(payload).__name__}, wanted a dict"
+                )
             return head + b"".join(f.codec.encode(payload[f.name]) for f in fields)
         if len(fields) == 1:
             return head + fields[0].codec.encode(payload)

@@ -109,11 +109,16 @@ class RuntimeCallCodec(Codec[Call]):
         try:
             pidx, cdef, pairs = self.by_name[(value.pallet, value.name)]
         except KeyError:
-            raise ValueError(f"RuntimeCall: unknown call {value.pallet}.{value.name}") from None
+            raise ValueError(
+                f"RuntimeCall: found {value.pallet}.{value.name}, wanted a call the runtime declares"
+            ) from None
         try:
             body = b"".join(c.encode(value.args[n]) for n, c in pairs)
         except KeyError as exc:
-            raise ValueError(f"{value.pallet}.{value.name}: missing argument {exc.args[0]!r}") from None
+            raise ValueError(
+                f"{value.pallet}.{value.name}: found no argument {exc.args[0]!r}, "
+                f"wanted arguments {[n for n, _ in pairs]}"
+            ) from None
         return bytes((pidx, cdef.index)) + body
 
     def decode(self, data: bytes, offset: int = 0) -> tuple[Call, int]:

@@ -285,7 +285,10 @@ class BoundMap(_Bound[V], Generic[K, V]):
     def iter(self) -> Iterator[tuple[K, V]]:
         """All (key, value) pairs in key order; needs a ``*Concat`` or ``Identity`` hasher."""
         if self._key_decode is None:
-            raise TypeError(f"{self.item.name}: the hasher does not allow iterating keys")
+            raise TypeError(
+                f"{self.item.name}: found a hasher that drops the key, "
+                "wanted a *Concat or Identity one to iterate"
+            )
         for raw_key, raw in list(self._iter_prefix(self.prefix)):
             yield self._key_decode(raw_key[self._key_offset :]), self._decode(raw)
 
