@@ -140,3 +140,41 @@ def test_no_escrow_is_refused_and_a_deposit_is_seen(chain: Chain) -> None:
     deposit(chain.client, charlie, 10**12)
     chain.catch_up()
     assert chain.call(agent_id, who=charlie).status_code == 200
+
+
+def test_200_concurrent_calls_against_an_on_chain_escrow_covering_50(chain: Chain) -> None:
+    import asyncio
+
+    agent_id = register_agent(chain.client, chain.bob, name="busy")
+    dave = chain.client.keypair("//Dave")
+    # Worst case of one call: 8 prompt tokens (the fake tokenizer counts the template's words:
+    # "<|system|> You are a test agent. <|user|> hi") + max_tokens 8, at 1 unit per token.
+    deposit(chain.client, dave, 50 * 16)
+    chain.catch_up()
+    info = chain.info()
+    bodies = [BODY | {"model": f"agent:{agent_id}", "stream": i % 2 == 0} for i in range(200)]
+    headers = [
+        sign_request(dave, b, info=info, agent_id=agent_id, agent_version=1, max_charge=10_000)[1]
+        for b in bodies
+    ]
+
+    async def run() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200)) as client:
+            return await asyncio.gather(
+                *(
+                    client.post(f"{chain.url}/v1/chat/completions", json=b, headers=h)
+                    for b, h in zip(bodies, headers, strict=True)
+                )
+            )
+
+    responses = asyncio.run(run())
+    accepted = [r.headers[RECEIPT_ID_HEADER] for r in responses if r.status_code == 200]
+    refused = [r for r in responses if r.status_code != 200]
+    assert len(accepted) >= 50
+    assert all(r.status_code == 402 and r.json()["error"]["code"] == "insufficient_escrow" for r in refused)
+    receipts = chain.service.ledger.by_caller(bytes(dave.public_key), limit=1000)
+    assert sorted(r.id for r in receipts) == sorted(accepted)
+    charged = sum(r.charge for r in receipts)
+    assert charged <= 50 * 16
+    _wait_settled(chain, accepted)
+    assert escrow(chain.client, dave) == 50 * 16 - charged
