@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 from _signing import FastSigner
+from node_rpc_client import WsClient
 from substrateinterface import Keypair, SubstrateInterface
 
-from conftest import WsClient
 from phala_agents.node import NodeConfig, NodeThread
 
 ALICE = Keypair.create_from_uri("//Alice")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from _stub_runtime import make_tx, stub_backend
+from node_rpc_client import WsClient
 
-from conftest import WsClient
 from phala_agents.node import NodeConfig, NodeThread
 
 

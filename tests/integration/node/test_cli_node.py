@@ -14,10 +14,10 @@ from pathlib import Path
 
 import httpx
 from _signing import FastSigner
+from node_rpc_client import WsClient
 from substrateinterface import Keypair, SubstrateInterface
 from typer.testing import CliRunner
 
-from conftest import WsClient
 from phala_agents.cli._app import app
 
 BIN = Path(sys.executable).parent / "phala-agent"

@@ -12,8 +12,8 @@ import threading
 from pathlib import Path
 
 from _stub_runtime import kv_key, make_tx, stub_backend
+from node_rpc_client import WsClient
 
-from conftest import WsClient
 from phala_agents.chain.trie import verify_read_proof
 from phala_agents.node import NodeConfig, NodeThread
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from _stub_runtime import kv_key, make_tx
+from node_rpc_client import WsClient
 
-from conftest import WsClient
 from phala_agents.node import NodeThread
 
 ALICE = bytes([1]) * 32

@@ -7,8 +7,8 @@ import json
 import socket
 
 import httpx
+from node_rpc_client import WsClient, http_call
 
-from conftest import WsClient, http_call
 from phala_agents.node import NodeConfig, NodeThread
 
 ALICE = bytes([1]) * 32

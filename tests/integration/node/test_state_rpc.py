@@ -4,8 +4,8 @@ proofs that verify against the header's state root, storage and runtime-version 
 from __future__ import annotations
 
 from _stub_runtime import kv_key, make_tx, nonce_key
+from node_rpc_client import WsClient
 
-from conftest import WsClient
 from phala_agents.chain.trie import verify_read_proof
 from phala_agents.scale import blake2_256
 
