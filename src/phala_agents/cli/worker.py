@@ -123,6 +123,14 @@ def run(  # noqa: PLR0917 - typer maps each parameter to an option
     no_settle: Annotated[
         bool, typer.Option("--no-settle", help="Serve and record, but do not settle.")
     ] = False,
+    ledger_durability: Annotated[
+        str,
+        typer.Option(
+            "--ledger-durability",
+            help="process: receipts survive a worker crash (kill -9), no fsync per call; "
+            "power: also power loss (one fsync per commit).",
+        ),
+    ] = "process",
 ) -> None:
     import os
 
@@ -132,6 +140,10 @@ def run(  # noqa: PLR0917 - typer maps each parameter to an option
     from phala_agents.worker.service import WorkerOptions, WorkerService
     from phala_agents.worker.settlement import SettlementConfig
 
+    if ledger_durability not in ("process", "power"):
+        raise typer.BadParameter(
+            f"found {ledger_durability!r}, wanted process or power", param_hint="--ledger-durability"
+        )
     probe = ChainClient.connect(url)
     try:
         dev_chain, ss58 = probe.is_dev_chain, probe.ss58_format
@@ -180,6 +192,7 @@ def run(  # noqa: PLR0917 - typer maps each parameter to an option
             cluster_key=cluster,
             upstreams=models,
             ledger_path=ledger,
+            ledger_durability="power" if ledger_durability == "power" else "process",
             host=host,
             port=port,
             settlement=SettlementConfig(max_count=settle_batch, max_age=settle_age),

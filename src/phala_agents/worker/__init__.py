@@ -26,7 +26,14 @@ from phala_agents.worker.call import (
 )
 from phala_agents.worker.caller import WorkerInfo, canonical_json, request_hash, sign_request
 from phala_agents.worker.fast_upstream import FastUpstreamClient
-from phala_agents.worker.ledger import Ledger, LedgerReceipt, NewReceipt, ReceiptState, ReceiptWriter
+from phala_agents.worker.ledger import (
+    Ledger,
+    LedgerDurability,
+    LedgerReceipt,
+    NewReceipt,
+    ReceiptState,
+    ReceiptWriter,
+)
 from phala_agents.worker.meter import CallerId, Charge, GasMeter, Prices, Reservation, Usage
 from phala_agents.worker.model_server import ModelServer, find_llama_server, find_model
 from phala_agents.worker.server import Gateway, GatewayConfig, build_app
@@ -66,6 +73,7 @@ __all__ = [
     "Gateway",
     "GatewayConfig",
     "Ledger",
+    "LedgerDurability",
     "LedgerReceipt",
     "MeteredCall",
     "MeteredResult",

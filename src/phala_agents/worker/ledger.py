@@ -1,8 +1,16 @@
 """The receipt ledger: a crash-safe local store of signed receipts until their settlement is final.
 
-SQLite in WAL mode with ``synchronous=FULL``: ``record`` returns only after its transaction is in
-the WAL and the WAL is fsynced, so a receipt the worker has acknowledged survives ``kill -9`` and
-power loss; a transaction cut short by a crash is rolled back on the next open (SQLite's own
+SQLite in WAL mode; ``record`` returns only after its transaction committed. Two durability modes
+(``LedgerDurability``):
+
+- ``"process"`` (default, ``synchronous=NORMAL``): a commit is written to the WAL file (the OS
+  page cache) before ``record`` returns, so an acknowledged receipt survives ``kill -9`` of the
+  worker; an OS crash or power loss can lose the last commits (the WAL is fsynced at checkpoints).
+  Such a loss costs the worker operator (calls it cannot bill), never the caller.
+- ``"power"`` (``synchronous=FULL``): the WAL is fsynced at every commit (one fsync per group
+  commit), so an acknowledged receipt also survives power loss.
+
+Either way a transaction cut short by a crash is rolled back on the next open (SQLite's own
 recovery), never half-applied. The worker records the receipt before the response completes, so a
 caller that got a receipt id can always be billed for it, and one that did not is not billed.
 
@@ -27,11 +35,16 @@ from typing import Literal, Protocol, TypeAlias
 __all__ = [
     "Clock",
     "Ledger",
+    "LedgerDurability",
     "LedgerReceipt",
     "NewReceipt",
     "ReceiptState",
     "ReceiptWriter",
 ]
+
+LedgerDurability: TypeAlias = Literal["process", "power"]
+"""``process``: survives ``kill -9`` (WAL, synchronous=NORMAL); ``power``: also power loss (FULL)."""
+_SYNCHRONOUS: dict[str, str] = {"process": "NORMAL", "power": "FULL"}
 
 ReceiptState: TypeAlias = Literal["pending", "submitted", "settled"]
 _STATES: tuple[ReceiptState, ...] = ("pending", "submitted", "settled")
@@ -133,17 +146,24 @@ def _state(value: str) -> ReceiptState:
 class Ledger:
     """The receipt store. Thread-safe; each method is one transaction.
 
-    Calls block on an fsync (``synchronous=FULL``); from asyncio run them in a thread.
+    Writes block on SQLite I/O (an fsync per commit with ``durability="power"``); from asyncio run
+    them in a thread.
     """
 
-    def __init__(self, path: Path | str, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, path: Path | str, *, clock: Clock | None = None, durability: LedgerDurability = "process"
+    ) -> None:
+        if durability not in _SYNCHRONOUS:
+            raise ValueError(f"ledger durability: found {durability!r}, wanted one of {sorted(_SYNCHRONOUS)}")
         self.path = Path(path)
+        self.durability: LedgerDurability = durability
         self._clock: Clock = clock or time
         self._lock = threading.Lock()
         # isolation_level=None: autocommit, transactions are explicit BEGIN IMMEDIATE ... COMMIT.
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        # Constant from _SYNCHRONOUS, checked above.
+        self._db.execute(f"PRAGMA synchronous={_SYNCHRONOUS[durability]}")
         self._db.execute("PRAGMA busy_timeout=5000")
         with self._transaction():
             version = int(self._db.execute("PRAGMA user_version").fetchone()[0])

@@ -20,7 +20,7 @@ import uvicorn
 
 from phala_agents.client import ClusterKey
 from phala_agents.worker.authorization import Sr25519Signer
-from phala_agents.worker.ledger import Ledger
+from phala_agents.worker.ledger import Ledger, LedgerDurability
 from phala_agents.worker.meter import GasMeter
 from phala_agents.worker.server import Gateway, GatewayConfig, build_app
 from phala_agents.worker.settlement import SettlementConfig, Settler
@@ -41,6 +41,9 @@ class WorkerOptions:
     cluster_key: ClusterKey
     upstreams: Sequence[UpstreamModel]
     ledger_path: Path
+    # "process": WAL + synchronous=NORMAL (survives kill -9; an OS crash may lose the last
+    # receipts, which costs the operator, not the caller); "power": FULL, an fsync per commit.
+    ledger_durability: LedgerDurability = "process"
     host: str = "127.0.0.1"
     port: int = 8080
     settlement: SettlementConfig = field(default_factory=SettlementConfig)
@@ -49,7 +52,8 @@ class WorkerOptions:
     def __repr__(self) -> str:
         return (
             f"WorkerOptions(chain_url={self.chain_url!r}, worker=0x{bytes(self.keypair.public_key).hex()}, "
-            f"upstreams={[u.name for u in self.upstreams]}, ledger={str(self.ledger_path)!r}, "
+            f"upstreams={[u.name for u in self.upstreams]}, ledger={str(self.ledger_path)!r} "
+            f"({self.ledger_durability}), "
             f"port={self.port})"
         )
 
@@ -58,7 +62,7 @@ class WorkerService:
     def __init__(self, options: WorkerOptions) -> None:
         self.options = options
         self.meter = GasMeter()
-        self.ledger = Ledger(options.ledger_path)
+        self.ledger = Ledger(options.ledger_path, durability=options.ledger_durability)
         worker = bytes(options.keypair.public_key)
         self.sync = ChainSync(url=options.chain_url, meter=self.meter, ledger=self.ledger, worker=worker)
         self.settler = (

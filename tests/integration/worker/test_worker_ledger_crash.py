@@ -10,9 +10,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from phala_agents.worker.ledger import Ledger
 
-# The writer acknowledges a nonce on stdout only after record() returned (committed and fsynced).
+# The writer acknowledges a nonce on stdout only after record() returned (committed: in the WAL
+# file, and fsynced too with durability=power).
 # Each round restarts from nonce 0 with new ids, so re-recording the same authorization happens
 # constantly and must stay idempotent.
 WRITER = textwrap.dedent(
@@ -20,8 +23,8 @@ WRITER = textwrap.dedent(
     import sys
     from phala_agents.worker.ledger import Ledger
 
-    path, round_no = sys.argv[1], int(sys.argv[2])
-    ledger = Ledger(path)
+    path, round_no, durability = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    ledger = Ledger(path, durability=durability)
     print("ready", flush=True)
     for nonce in range(100_000):
         caller = b"A" * 32 if nonce % 3 else "bob"
@@ -36,13 +39,14 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("durability", ["process", "power"])
+def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path, durability: str) -> None:
     path = tmp_path / "ledger.sqlite"
     rng = random.Random(20261125)
     acknowledged: set[int] = set()
     for round_no in range(6):
         proc = subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(path), str(round_no)],
+            [sys.executable, "-c", WRITER, str(path), str(round_no), durability],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -78,3 +82,47 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path) -
         db = sqlite3.connect(path)
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         db.close()
+
+
+# Records one receipt in the default ("process": WAL + synchronous=NORMAL, no fsync per commit)
+# mode, acknowledges it, then waits to be killed.
+ONE_THEN_WAIT = textwrap.dedent(
+    """
+    import sys, time
+    from phala_agents.worker.ledger import Ledger
+
+    ledger = Ledger(sys.argv[1])
+    assert ledger.durability == "process"
+    assert ledger._db.execute("PRAGMA synchronous").fetchone()[0] == 1
+    ledger.record(
+        id="committed", caller=b"C" * 32, nonce=42, agent_id=3, agent_version=1,
+        charge=1234, estimated=True, signed=b"s" * 64,
+    )
+    print("committed", flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def test_committed_receipt_survives_sigkill_in_process_mode(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ONE_THEN_WAIT, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "committed"
+        # The process still holds the database open and has not checkpointed: the receipt is
+        # only in the WAL file (page cache) when it dies.
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    with Ledger(path) as ledger:
+        stored = ledger.get("committed")
+    assert stored is not None
+    assert (stored.caller, stored.nonce, stored.charge, stored.estimated) == (b"C" * 32, 42, 1234, True)
+    assert stored.state == "pending"

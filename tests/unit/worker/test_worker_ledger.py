@@ -45,11 +45,22 @@ def _record(ledger: Ledger, n: int, caller: bytes | str = b"\x01" * 32, **kw: ob
     return ledger.record(**fields)  # type: ignore[arg-type]
 
 
-def test_pragmas_are_wal_and_full(ledger: Ledger) -> None:
+def test_pragmas_are_wal_and_normal_by_default(ledger: Ledger) -> None:
     db = sqlite3.connect(ledger.path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert ledger._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert ledger.durability == "process"
+    assert ledger._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     db.close()
+
+
+def test_power_durability_is_synchronous_full(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "power.sqlite", durability="power") as ledger:
+        assert ledger._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_unknown_durability_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="durability: found 'disk'"):
+        Ledger(tmp_path / "x.sqlite", durability="disk")  # type: ignore[arg-type]
 
 
 def test_record_round_trips_every_field(ledger: Ledger, clock: FakeClock) -> None:
