@@ -140,17 +140,7 @@ class MeteredCall:
             # have refused the replay; the stored receipt stands, and the chain bills it once.
             log.warning("receipt_replayed", receipt_id=receipt.id, agent_id=spec.agent_id)
         released = self._meter.release(reservation)
-        log.info(
-            "call_metered",
-            receipt_id=receipt.id,
-            agent_id=spec.agent_id,
-            agent_version=spec.agent_version,
-            prompt_tokens=charge.usage.prompt_tokens,
-            completion_tokens=charge.usage.completion_tokens,
-            charge=charge.amount,
-            estimated=charge.estimated,
-            capped=charge.capped,
-        )
+        # No log line here: the HTTP front writes the one line per call (``worker_call``).
         return MeteredResult(charge=charge, receipt=receipt, released=released)
 
     async def complete(self, spec: CallSpec) -> tuple[CompletionResult, MeteredResult]:

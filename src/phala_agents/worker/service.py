@@ -82,7 +82,7 @@ class WorkerService:
         self._socket: socket.socket | None = None
         self.url = ""
 
-    def _prepare(self) -> uvicorn.Server:
+    def _prepare(self, *, tune_gc: bool) -> uvicorn.Server:
         self.sync.start()
         gateway = Gateway(
             GatewayConfig(
@@ -91,6 +91,7 @@ class WorkerService:
                 upstreams=self.options.upstreams,
                 ss58_format=self.sync.ss58_format,
                 dev_chain=self.sync.dev_chain,
+                tune_gc=tune_gc,
             ),
             view=self.sync,
             meter=self.meter,
@@ -116,8 +117,8 @@ class WorkerService:
         return self._server
 
     def serve(self) -> None:
-        """Run in the foreground until SIGINT/SIGTERM (uvicorn's handlers)."""
-        server = self._prepare()
+        """Run in the foreground until SIGINT/SIGTERM (uvicorn's handlers); tunes the process's GC."""
+        server = self._prepare(tune_gc=True)
         assert self._socket is not None
         log.info("worker_serving", url=self.url, worker=f"0x{bytes(self.options.keypair.public_key).hex()}")
         try:
@@ -127,7 +128,7 @@ class WorkerService:
 
     def start(self, *, timeout: float = 30.0) -> str:
         """Serve in a thread; returns the base URL once uvicorn accepts connections."""
-        server = self._prepare()
+        server = self._prepare(tune_gc=False)  # in someone else's process: leave its GC alone
         thread = threading.Thread(target=server.run, kwargs={"sockets": [self._socket]}, daemon=True)
         self._thread = thread
         thread.start()

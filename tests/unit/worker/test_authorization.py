@@ -176,3 +176,24 @@ def test_settle_call_args_are_hex_values() -> None:
     assert value["authorization"]["parent"] is None
     assert value["children"] == ["0x" + "07" * 32]
     assert value["charge"] == receipt.charge and value["usage"]["estimated"] is True
+
+
+@pytest.mark.parametrize("parent", [None, bytes([9]) * 32])
+@pytest.mark.parametrize("children", [[], [bytes([7]) * 32, bytes([8]) * 32]])
+def test_fast_encodings_equal_the_generic_codecs(parent: bytes | None, children: list[bytes]) -> None:
+    from phala_agents.worker.authorization import AuthorizationCodec, ReceiptCodec
+
+    signed = _signed(parent=parent, nonce=2**64 - 1, max_charge=2**128 - 1)
+    auth = signed.authorization
+    assert auth.encode() == AuthorizationCodec.encode(auth.to_value())
+    assert auth.encode() is auth.encode()  # cached
+    assert replace(auth, nonce=1).encode() == AuthorizationCodec.encode(replace(auth, nonce=1).to_value())
+    receipt = Receipt.of(
+        signed,
+        usage=ReceiptUsage(input_tokens=2**32 - 1, output_tokens=0, estimated=False),
+        charge=2**128 - 1,
+        response_hash=blake2_256(b"r"),
+        children=children,
+    )
+    assert receipt.encode() == ReceiptCodec.encode(receipt.to_value())
+    assert Receipt.decode(receipt.encode()) == receipt
