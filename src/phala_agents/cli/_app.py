@@ -22,6 +22,9 @@ app = typer.Typer(
     help="AI agents that behave like smart contracts: dev chain, agents, attestation, workers.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    # Plain click output: usage errors are "Error: ..." lines on stderr like every other error
+    # (STYLE.md section 8), and --help does not import rich.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

@@ -45,11 +45,12 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         except Exception as exc:
             if _debug:
                 raise
-            mapping = _errors.lookup(exc)
-            if mapping is None:
+            described = _errors.describe(exc)
+            if described is None:
                 _output.error(f"unexpected {type(exc).__name__}: {exc}", "rerun with --debug for a traceback")
                 raise typer.Exit(_errors.EXIT_FAILURE) from None
-            _output.error(str(exc), mapping.hint)
+            message, mapping = described
+            _output.error(message, mapping.hint)
             raise typer.Exit(mapping.exit_code) from None
 
     return wrapper

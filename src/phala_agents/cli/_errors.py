@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from phala_agents import errors
@@ -69,8 +70,33 @@ CLI_ERROR_MAPPINGS: tuple[ErrorMapping, ...] = (
 )
 
 
+WORKER_UNREACHABLE_HINT = "is the worker running? start one with `phala-agent worker run --dev`"
+
+
 def lookup(exc: BaseException) -> ErrorMapping | None:
     for mapping in CLI_ERROR_MAPPINGS:
         if isinstance(exc, mapping.exc_type):
             return mapping
     return None
+
+
+def describe(exc: BaseException) -> tuple[str, ErrorMapping] | None:
+    """The ``Error:`` message and mapping for ``exc``, or ``None`` when it is unexpected.
+
+    httpx is looked up in ``sys.modules`` rather than imported: only commands that talk HTTP load
+    it, and the error table must not make every command pay for it.
+    """
+    httpx = sys.modules.get("httpx")
+    if httpx is not None and isinstance(exc, httpx.TransportError):
+        try:
+            where = f"{exc.request.method} {exc.request.url}: "
+        except RuntimeError:  # no request attached
+            where = ""
+        hint = WORKER_UNREACHABLE_HINT
+        return f"{where}{type(exc).__name__}: {exc}", ErrorMapping(
+            exc_type=httpx.TransportError, exit_code=EXIT_FAILURE, hint=hint
+        )
+    if httpx is not None and isinstance(exc, httpx.HTTPStatusError):
+        return str(exc).splitlines()[0], ErrorMapping(exc_type=httpx.HTTPStatusError, exit_code=EXIT_FAILURE)
+    mapping = lookup(exc)
+    return None if mapping is None else (str(exc), mapping)

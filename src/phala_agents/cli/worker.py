@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, cast
 import typer
 
 from phala_agents.cli import _output
-from phala_agents.cli._common import DEFAULT_URL, JsonOpt, UrlOpt, handle_errors
+from phala_agents.cli._common import DEFAULT_URL, JsonOpt, QuietOpt, UrlOpt, handle_errors
 from phala_agents.cli.keys import KeystoreOpt, PasswordStdinOpt, load_signer
 
 if TYPE_CHECKING:
@@ -356,12 +356,13 @@ def _open_ledger(path: Path) -> object:
 
 
 @handle_errors
-def receipts_list(
+def receipts_list(  # noqa: PLR0917 - typer maps each parameter to an option
     ledger: LedgerOpt = DEFAULT_LEDGER,
     caller: Annotated[str | None, typer.Option("--caller", help="Only this caller (SS58).")] = None,
     state: Annotated[str | None, typer.Option("--state", help="pending, submitted or settled.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     from phala_agents.scale import ss58_decode, ss58_encode
     from phala_agents.worker import Ledger
@@ -393,6 +394,9 @@ def receipts_list(
         store.close()
     if json_out:
         _output.emit_json(out)
+    elif quiet:
+        for row in out:
+            _output.emit_line(str(row["id"]))
     else:
         _output.emit_table(out, ["id", "agent_id", "charge", "estimated", "state"])
 
@@ -549,7 +553,8 @@ def deposit(  # noqa: PLR0917 - typer maps each parameter to an option
 ) -> None:
     from phala_agents.client import ChainClient, parse_amount
 
-    value = parse_amount(amount)
+    # parse_amount takes "1.5 UNIT" only (the agent file's rule); the help promises integers too.
+    value = int(amount.strip()) if amount.strip().isdigit() else parse_amount(amount)
     api = ChainClient.connect(url)
     try:
         signer = _chain_signer(api, suri, key, keystore, password_stdin)
