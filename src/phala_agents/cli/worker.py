@@ -359,7 +359,9 @@ def _open_ledger(path: Path) -> object:
 def receipts_list(  # noqa: PLR0917 - typer maps each parameter to an option
     ledger: LedgerOpt = DEFAULT_LEDGER,
     caller: Annotated[str | None, typer.Option("--caller", help="Only this caller (SS58).")] = None,
-    state: Annotated[str | None, typer.Option("--state", help="pending, submitted or settled.")] = None,
+    state: Annotated[
+        str | None, typer.Option("--state", help="pending, submitted, settled or failed.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -373,8 +375,10 @@ def receipts_list(  # noqa: PLR0917 - typer maps each parameter to an option
             rows = store.by_caller(ss58_decode(caller, None), limit=limit)
         else:
             rows = store.unsettled() if state in (None, "pending", "submitted") else []
+            if state in (None, "failed"):
+                rows += store.failed(limit=limit)
             if state in (None, "settled"):
-                rows += store._select("WHERE state = 'settled' ORDER BY created_at DESC LIMIT ?", (limit,))
+                rows += store.settled(limit=limit)
         if state is not None:
             rows = [r for r in rows if r.state == state]
         rows = rows[:limit]
@@ -387,6 +391,7 @@ def receipts_list(  # noqa: PLR0917 - typer maps each parameter to an option
                 "charge": str(r.charge),
                 "estimated": r.estimated,
                 "state": r.state,
+                "failure": r.failure,
             }
             for r in rows
         ]
@@ -398,7 +403,10 @@ def receipts_list(  # noqa: PLR0917 - typer maps each parameter to an option
         for row in out:
             _output.emit_line(str(row["id"]))
     else:
-        _output.emit_table(out, ["id", "agent_id", "charge", "estimated", "state"])
+        _output.emit_table(
+            [row | {"failure": row["failure"] or ""} for row in out],
+            ["id", "agent_id", "charge", "estimated", "state", "failure"],
+        )
 
 
 def _load_receipt(

@@ -86,6 +86,21 @@ def _head_from(header: Mapping[str, Any], block_hash: str | None = None) -> Head
     )
 
 
+def _storage_key_value(key: object) -> JsonValue:
+    """A ``query_map`` record's key as a JSON value.
+
+    substrate-interface gives one decoded key object when one key is left after the prefix, a
+    tuple of them for a map with several keys queried whole (a double map with no prefix): that
+    becomes a list of their values, in key order.
+    """
+    if isinstance(key, tuple):
+        return [_storage_key_value(part) for part in key]
+    if key is None:
+        return None
+    value: JsonValue = getattr(key, "value")  # noqa: B009 - a scalecodec ScaleType, untyped
+    return value
+
+
 class ChainClient:
     """A connection to one Substrate node. Thread-safe (one request at a time on its socket)."""
 
@@ -400,7 +415,7 @@ class ChainClient:
                 start_key=start_key,
                 ignore_decoding_errors=False,
             )
-            items = tuple((key.value, value.value) for key, value in result.records)
+            items = tuple((_storage_key_value(key), value.value) for key, value in result.records)
             last_key = result.last_key
         return StoragePage(items=items, next_key=last_key if len(items) == page_size else None)
 

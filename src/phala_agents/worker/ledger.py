@@ -16,8 +16,10 @@ caller that got a receipt id can always be billed for it, and one that did not i
 
 Each receipt is unique by ``(caller, nonce)``: recording the same authorization twice returns the
 receipt already stored (a retried request is billed once, and the chain rejects a used nonce too).
-States move ``pending -> submitted -> settled``; a failed or dropped submission goes back to
-``pending``. A receipt is deleted only by ``prune_settled`` after its ``Settled`` event is final.
+States move ``pending -> submitted -> settled``; a dropped submission or a transient refusal goes
+back to ``pending``; a receipt the chain refuses for good (expired, bad signature...) becomes
+``failed`` with the reason and is never resubmitted. A receipt is deleted only by
+``prune_settled`` after its ``Settled`` event is final.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,9 +48,10 @@ LedgerDurability: TypeAlias = Literal["process", "power"]
 """``process``: survives ``kill -9`` (WAL, synchronous=NORMAL); ``power``: also power loss (FULL)."""
 _SYNCHRONOUS: dict[str, str] = {"process": "NORMAL", "power": "FULL"}
 
-ReceiptState: TypeAlias = Literal["pending", "submitted", "settled"]
-_STATES: tuple[ReceiptState, ...] = ("pending", "submitted", "settled")
-_SCHEMA_VERSION = 1
+ReceiptState: TypeAlias = Literal["pending", "submitted", "settled", "failed"]
+_STATES: tuple[ReceiptState, ...] = ("pending", "submitted", "settled", "failed")
+# 2: the "failed" state and the "failure" column (the chain's reason). Version 1 is migrated.
+_SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS receipts (
@@ -60,20 +63,36 @@ CREATE TABLE IF NOT EXISTS receipts (
     charge        INTEGER NOT NULL CHECK (charge >= 0),
     estimated     INTEGER NOT NULL CHECK (estimated IN (0, 1)),
     created_at    REAL NOT NULL,
-    state         TEXT NOT NULL CHECK (state IN ('pending', 'submitted', 'settled')),
+    state         TEXT NOT NULL CHECK (state IN ('pending', 'submitted', 'settled', 'failed')),
     state_at      REAL NOT NULL,
     signed        BLOB NOT NULL,
+    failure       TEXT,
     UNIQUE (caller, nonce)
 );
 CREATE INDEX IF NOT EXISTS receipts_state_created ON receipts (state, created_at);
 """
 
+# Version 1 -> 2: SQLite cannot change a CHECK constraint in place, so the table is rebuilt (one
+# transaction, with the schema statements run after it).
+_MIGRATE_1_TO_2 = """
+ALTER TABLE receipts RENAME TO receipts_v1;
+DROP INDEX IF EXISTS receipts_state_created;
+"""
+_COPY_1_TO_2 = """
+INSERT INTO receipts (id, caller, nonce, agent_id, agent_version, charge, estimated, created_at,
+                      state, state_at, signed)
+SELECT id, caller, nonce, agent_id, agent_version, charge, estimated, created_at, state, state_at,
+       signed FROM receipts_v1;
+DROP TABLE receipts_v1;
+"""
+
 # SQL below is assembled only from these module constants; every value is a bound parameter.
 _COLUMNS = (
-    "id, caller, nonce, agent_id, agent_version, charge, estimated, created_at, state, state_at, signed"
+    "id, caller, nonce, agent_id, agent_version, charge, estimated, created_at, state, state_at, signed, "
+    "failure"
 )
 _INSERT = (
-    f"INSERT INTO receipts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) "  # noqa: S608
+    f"INSERT INTO receipts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, NULL) "  # noqa: S608
     "ON CONFLICT DO NOTHING"
 )
 
@@ -101,6 +120,8 @@ class LedgerReceipt:
     state: ReceiptState
     state_at: float
     signed: bytes
+    failure: str | None = None
+    """Why the chain refused it for good (``state == "failed"``), e.g. ``"Expired"``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,7 +140,9 @@ class NewReceipt:
 
 
 def _row(row: tuple[object, ...]) -> LedgerReceipt:
-    (rid, caller, nonce, agent_id, version, charge, estimated, created, state, state_at, signed) = row
+    (rid, caller, nonce, agent_id, version, charge, estimated, created, state, state_at, signed, failure) = (
+        row
+    )
     assert isinstance(caller, bytes | str)
     return LedgerReceipt(
         id=str(rid),
@@ -133,6 +156,7 @@ def _row(row: tuple[object, ...]) -> LedgerReceipt:
         state=_state(str(state)),
         state_at=float(str(state_at)),
         signed=bytes(signed) if isinstance(signed, bytes | bytearray | memoryview) else b"",
+        failure=None if failure is None else str(failure),
     )
 
 
@@ -167,13 +191,21 @@ class Ledger:
         self._db.execute("PRAGMA busy_timeout=5000")
         with self._transaction():
             version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-            if version not in (0, _SCHEMA_VERSION):
+            if version not in (0, 1, _SCHEMA_VERSION):
                 raise RuntimeError(
                     f"ledger {self.path}: schema version is {version}, wanted {_SCHEMA_VERSION}"
                 )
+            if version == 1:
+                for statement in _MIGRATE_1_TO_2.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     self._db.execute(statement)
+            if version == 1:
+                for statement in _COPY_1_TO_2.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
             self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -293,8 +325,30 @@ class Ledger:
         return self._move(ids, "pending", ("submitted",))
 
     def mark_settled(self, ids: Iterable[str]) -> int:
-        """Receipts whose ``Settled`` event is finalized. Idempotent; returns how many moved."""
-        return self._move(ids, "settled", ("pending", "submitted"))
+        """Receipts whose ``Settled`` event is finalized. Idempotent; returns how many moved.
+
+        A ``failed`` receipt moves too: the chain is the judge, and a final ``Settled`` (e.g. from a
+        submission this process did not see) means it was paid.
+        """
+        return self._move(ids, "settled", ("pending", "submitted", "failed"))
+
+    def mark_failed(self, reasons: Mapping[str, str]) -> int:
+        """Receipts the chain refused for good (``SettlementFailed`` with a permanent reason).
+
+        They stay in the ledger as evidence with the reason, are never resubmitted, and leave
+        ``unsettled()`` and ``due_batch()``. Returns how many moved (from pending or submitted).
+        """
+        now = self._clock.time()
+        with self._transaction() as db:
+            changed = 0
+            for rid, reason in reasons.items():
+                cursor = db.execute(
+                    "UPDATE receipts SET state = 'failed', state_at = ?, failure = ? "
+                    "WHERE id = ? AND state IN ('pending', 'submitted')",
+                    (now, reason, rid),
+                )
+                changed += cursor.rowcount
+        return changed
 
     def prune_settled(self, *, older_than: float) -> int:
         """Delete settled receipts whose settlement is older than ``older_than`` seconds."""
@@ -332,8 +386,25 @@ class Ledger:
         return []
 
     def unsettled(self) -> list[LedgerReceipt]:
-        """Every receipt not settled yet (pending or submitted): the meter re-books these at start."""
-        return self._select("WHERE state != 'settled' ORDER BY created_at, id", ())
+        """Every receipt still to be paid (pending or submitted): the meter re-books these at start."""
+        return self._select("WHERE state IN ('pending', 'submitted') ORDER BY created_at, id", ())
+
+    def failed(self, *, limit: int = 100) -> list[LedgerReceipt]:
+        """Receipts the chain refused for good, newest first."""
+        return self._select("WHERE state = 'failed' ORDER BY state_at DESC, id LIMIT ?", (limit,))
+
+    def settled(self, *, limit: int = 100) -> list[LedgerReceipt]:
+        """Settled receipts not pruned yet, newest first."""
+        return self._select("WHERE state = 'settled' ORDER BY state_at DESC, id LIMIT ?", (limit,))
+
+    def has_authorization(self, caller: bytes | str, nonce: int) -> bool:
+        """Whether a receipt for ``(caller, nonce)`` is stored (any state): the replay check for
+        authorizations the gateway does not keep in memory."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM receipts WHERE caller = ? AND nonce = ?", (caller, nonce)
+            ).fetchone()
+        return row is not None
 
     def by_caller(self, caller: bytes | str, *, limit: int = 100) -> list[LedgerReceipt]:
         return self._select("WHERE caller = ? ORDER BY created_at DESC, id LIMIT ?", (caller, limit))

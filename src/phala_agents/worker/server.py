@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import heapq
 import json
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -36,6 +37,7 @@ from phala_agents.client import ClusterKey, open_prompt
 from phala_agents.errors import (
     AuthorizationError,
     InsufficientBudget,
+    ReceiptError,
     SealingError,
     UpstreamError,
     UpstreamTimeout,
@@ -43,9 +45,11 @@ from phala_agents.errors import (
 from phala_agents.scale import blake2_256, ss58_decode, ss58_encode
 from phala_agents.worker.authorization import (
     AUTHORIZATION_HEADER,
+    CallAuthorization,
     Receipt,
     ReceiptUsage,
     SignedAuthorization,
+    SignedReceipt,
     Sr25519Signer,
     parse_authorization_header,
     sign_receipt,
@@ -62,6 +66,7 @@ from phala_agents.worker.view import AgentRecord, ChainView
 __all__ = [
     "AGENT_MODEL_PREFIX",
     "CHARGE_HEADER",
+    "CLAIM_MEMORY_BLOCKS",
     "ESTIMATED_HEADER",
     "RECEIPT_HEADER",
     "RECEIPT_ID_HEADER",
@@ -95,6 +100,11 @@ _REFUSED = ("tools", "functions", "tool_choice", "function_call", "logprobs", "t
 _NO_RETRY = {"x-should-retry": "false"}
 _ADDRESS_CACHE = 10_000
 _CHAT_PATH = "/v1/chat/completions"
+# Failed receipts re-claimed at start (their nonces are unused on chain, so only we can refuse them).
+_RESTORE_FAILED = 100_000
+CLAIM_MEMORY_BLOCKS = 1_000
+"""Authorizations expiring within this many blocks of the head stay in the in-memory replay guard
+until they expire; longer-lived ones leave it once recorded and are checked in the ledger."""
 
 
 class _Refusal(Exception):
@@ -252,8 +262,13 @@ class Gateway:
         self._upstream: UpstreamClient | None = None
         self._writer: ReceiptWriter | None = None
         self._call: MeteredCall | None = None
-        # (caller, nonce) claimed by a call in flight or recorded by this process: replay guard.
-        self._claimed: set[tuple[bytes, int]] = set()
+        # Replay guard: (caller, nonce) -> expires_at_block, for calls in flight and for recorded
+        # ones until their authorization expires (a replay is then refused as expired). Bounded:
+        # entries leave when the synced head passes their expiry (the heap orders them), and an
+        # authorization valid for more than CLAIM_MEMORY_BLOCKS leaves as soon as its receipt is
+        # in the ledger, which the claim then checks instead (see _claim).
+        self._claimed: dict[tuple[bytes, int], int] = {}
+        self._claim_expiry: list[tuple[int, bytes, int]] = []
         self._loading: dict[bytes, asyncio.Future[None]] = {}
         self._prompts: dict[tuple[int, int], str] = {}
         self._addresses: dict[bytes, str] = {}
@@ -267,7 +282,10 @@ class Gateway:
         for receipt in await asyncio.to_thread(self.ledger.unsettled):
             caller = bytes(receipt.caller) if isinstance(receipt.caller, bytes) else receipt.caller.encode()
             self.meter.restore_unsettled(caller, receipt.id, receipt.charge)
-            self._claimed.add((caller, receipt.nonce))
+            self._remember_claim(caller, receipt.nonce, _expiry_of(receipt))
+        for receipt in await asyncio.to_thread(self.ledger.failed, limit=_RESTORE_FAILED):
+            caller = bytes(receipt.caller) if isinstance(receipt.caller, bytes) else receipt.caller.encode()
+            self._remember_claim(caller, receipt.nonce, _expiry_of(receipt))
         self._upstream = (
             FastUpstreamClient(list(self.config.upstreams))
             if self.config.fast_upstream
@@ -458,16 +476,55 @@ class Gateway:
             address = self._addresses[account] = ss58_encode(account, self.config.ss58_format)
         return address
 
-    def _claim(self, caller: bytes, nonce: int) -> None:
+    def _claim(self, auth: CallAuthorization) -> None:
+        caller, nonce = auth.caller, auth.nonce
         key = (caller, nonce)
-        if key in self._claimed or self.view.nonce_used(caller, nonce):
+        head = self.view.head
+        self._prune_claims(head)
+        if (
+            key in self._claimed
+            or self.view.nonce_used(caller, nonce)
+            # Long-lived authorizations are not kept in memory once recorded: ask the ledger (an
+            # indexed lookup; authorizations from sign_request live 100 blocks and never get here).
+            or (
+                auth.expires_at_block > head + CLAIM_MEMORY_BLOCKS
+                and self.ledger.has_authorization(caller, nonce)
+            )
+        ):
             raise _Refusal(
                 409,
                 f"authorization nonce {nonce}: found already used by this caller, wanted an unused nonce",
                 type_="invalid_request_error",
                 code="nonce_used",
             )
-        self._claimed.add(key)
+        self._claimed[key] = auth.expires_at_block
+        if auth.expires_at_block <= head + CLAIM_MEMORY_BLOCKS:
+            heapq.heappush(self._claim_expiry, (auth.expires_at_block, caller, nonce))
+
+    def _remember_claim(self, caller: bytes, nonce: int, expires_at_block: int | None) -> None:
+        """A recorded receipt's authorization (at start-up): kept until it expires, if that is soon."""
+        head = self.view.head
+        if expires_at_block is None or expires_at_block <= head:
+            return  # unreadable (never resubmitted anyway) or already expired: refused as expired
+        if expires_at_block <= head + CLAIM_MEMORY_BLOCKS:
+            self._claimed[(caller, nonce)] = expires_at_block
+            heapq.heappush(self._claim_expiry, (expires_at_block, caller, nonce))
+
+    def _release_claim(self, auth: CallAuthorization) -> None:
+        """The call was refused before any charge: the same authorization may be sent again."""
+        self._claimed.pop((auth.caller, auth.nonce), None)
+
+    def _recorded(self, auth: CallAuthorization) -> None:
+        """The receipt is in the ledger: a long-lived authorization's entry can leave memory."""
+        if auth.expires_at_block > self.view.head + CLAIM_MEMORY_BLOCKS:
+            self._claimed.pop((auth.caller, auth.nonce), None)
+
+    def _prune_claims(self, head: int) -> None:
+        heap = self._claim_expiry
+        while heap and heap[0][0] <= head:
+            expiry, caller, nonce = heapq.heappop(heap)
+            if self._claimed.get((caller, nonce)) == expiry:
+                del self._claimed[(caller, nonce)]
 
     async def _ensure_caller(self, caller: bytes) -> None:
         if self.view.caller_known(caller):
@@ -549,14 +606,14 @@ class Gateway:
             checked = self._check(request.headers.get(AUTHORIZATION_HEADER), raw)
             auth = checked.signed.authorization
             await self._ensure_caller(auth.caller)
-            self._claim(auth.caller, auth.nonce)
+            self._claim(auth)
         except _Refusal as refusal:
             self._finish_log(None, outcome=refusal.code or "refused", stream=False, started=started)
             return _error_response(refusal)
         try:
             spec = self._spec(checked)
         except _Refusal as refusal:
-            self._claimed.discard((auth.caller, auth.nonce))
+            self._release_claim(auth)
             self._finish_log(
                 checked, outcome=refusal.code or "refused", stream=checked.stream, started=started
             )
@@ -570,7 +627,7 @@ class Gateway:
         self, checked: _Checked, exc: Exception, started: float, stream: bool
     ) -> Response:
         auth = checked.signed.authorization
-        self._claimed.discard((auth.caller, auth.nonce))
+        self._release_claim(auth)
         self._inflight_auth.pop(auth.receipt_id_hex, None)
         if isinstance(exc, InsufficientBudget):
             refusal = _Refusal(402, str(exc), type_="insufficient_quota", code="insufficient_escrow")
@@ -592,6 +649,7 @@ class Gateway:
             return self._refused_after_claim(checked, exc, started, False)
         finally:
             self._inflight_auth.pop(spec.receipt_id, None)
+        self._recorded(checked.signed.authorization)
         completion = result.completion
         completion.model = f"{AGENT_MODEL_PREFIX}{spec.agent_id}"
         # pydantic's JSON serializer (Rust) writes the object, then the "phala" member is spliced
@@ -621,6 +679,7 @@ class Gateway:
                     yield b"data: " + chunk.model_dump_json(exclude_unset=True).encode() + b"\n\n"
                 stream_result, metered = await metered_stream.finish()
                 done = True
+                self._recorded(checked.signed.authorization)
                 self._finish_log(
                     checked, outcome=stream_result.outcome, stream=True, started=started, metered=metered
                 )
@@ -651,6 +710,7 @@ class Gateway:
                     # the receipt, release the rest; shielded so a cancellation cannot skip it.
                     with contextlib.suppress(Exception):
                         stream_result, metered = await asyncio.shield(metered_stream.finish())
+                        self._recorded(checked.signed.authorization)
                         self._finish_log(
                             checked, outcome="cancelled", stream=True, started=started, metered=metered
                         )
@@ -785,6 +845,13 @@ class Gateway:
             "phala_worker_claimed_nonces": len(self._claimed),
         }
         return PlainTextResponse(self.metrics.render(extra=extra), media_type="text/plain; version=0.0.4")
+
+
+def _expiry_of(receipt: LedgerReceipt) -> int | None:
+    try:
+        return SignedReceipt.from_bytes(receipt.signed).receipt.authorization.expires_at_block
+    except ReceiptError:
+        return None
 
 
 def _caller_from(value: str | None) -> bytes | None:

@@ -9,8 +9,8 @@ extrinsic with the worker key and waits for it to be **finalized**; then, per re
 - ``SettlementFailed`` with a transient reason (``InsufficientEscrow``, ``PayoutFailed``): back
   to ``pending`` and retried after a backoff;
 - ``SettlementFailed`` with a permanent reason (bad signature, expired, wrong worker...): the
-  receipt stays in the ledger (evidence), is not resubmitted by this process, and its charge
-  leaves the meter's unsettled total (it will never be paid);
+  receipt becomes ``failed`` in the ledger with the reason (kept as evidence, never resubmitted,
+  also after a restart), and its charge leaves the meter's unsettled total (it will never be paid);
 - the extrinsic failed, timed out or was rejected: the batch goes back to ``pending`` and is
   retried with exponential backoff.
 
@@ -73,7 +73,6 @@ class Settler:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._failed: set[str] = set()
         self.settled = 0
         self.submitted_batches = 0
 
@@ -116,7 +115,7 @@ class Settler:
 
     def _due(self) -> list[LedgerReceipt]:
         batch = self._ledger.due_batch(max_count=self.config.max_count, max_age=self.config.max_age)
-        return [r for r in batch if r.id not in self._failed]
+        return batch  # failed receipts are no longer pending: due_batch never returns them
 
     def run_once(self) -> bool:
         """Settle one due batch; False when none was due. Raises on transport failures (batch retried)."""
@@ -132,7 +131,8 @@ class Settler:
                 receipts.append(SignedReceipt.from_bytes(stored.signed).receipt)
             except ReceiptError:
                 log.error("settlement_unreadable_receipt", receipt_id=stored.id)
-                self._failed.add(stored.id)
+                self._ledger.mark_failed({stored.id: "UnreadableReceipt"})
+                self._meter.mark_settled(stored.id)
         ids = ["0x" + r.receipt_id.hex() for r in receipts]
         if not ids:
             return True
@@ -155,6 +155,7 @@ class Settler:
             raise ClientError(f"Billing.settle: found {result.error}, wanted success")
         final: list[str] = []
         retry: list[str] = []
+        failed: dict[str, str] = {}
         for event in result.events:
             if event.pallet != "Billing" or not isinstance(event.attributes, dict):
                 continue
@@ -167,17 +168,23 @@ class Settler:
                 if reason_name in TRANSIENT_FAILURES:
                     retry.append(rid)
                 else:
-                    self._failed.add(rid)
-                    self._meter.mark_settled(rid)
+                    failed[rid] = reason_name
                 log.warning("settlement_receipt_failed", receipt_id=rid, reason=reason_name)
         self._ledger.mark_settled(final)
+        if failed:
+            # Ledger first: if the process dies between the two, the receipt is already out of
+            # the queue and a restart re-books only pending/submitted receipts in the meter.
+            self._ledger.mark_failed(failed)
+            for rid in failed:
+                self._meter.mark_settled(rid)
         # Anything neither settled nor permanently failed goes back for another round.
-        self._ledger.mark_pending([rid for rid in ids if rid not in final])
+        self._ledger.mark_pending([rid for rid in ids if rid not in final and rid not in failed])
         self.settled += len(final)
         log.info(
             "settlement_batch",
             receipts=len(ids),
             settled=len(final),
+            failed=len(failed),
             retry=len(retry),
             block=result.block_number,
             fee=result.fee,

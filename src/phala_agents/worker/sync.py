@@ -141,8 +141,10 @@ class ChainSync:
             for key, value in client.query_map("AgentRegistry", "Agents", at=head.hash):
                 agent_id = int(str(key))
                 self._agents[agent_id] = agent_from_chain(agent_id, value)
-            for agent_id in list(self._agents):
-                self._load_access(client, agent_id, head.hash)
+            # The whole double map in one paged query: keys come back as [agent_id, account].
+            for key, _value in client.query_map("AgentRegistry", "Access", at=head.hash):
+                if isinstance(key, list) and len(key) == 2:
+                    self._access.add((int(str(key[0])), _account(key[1])))
         log.info("sync_loaded", head=head.number, agents=len(self._agents), grants=len(self._access))
         self._thread = threading.Thread(target=self._run, name="phala-worker-sync", daemon=True)
         self._thread.start()
@@ -216,8 +218,7 @@ class ChainSync:
         return used
 
     def _load_access(self, client: ChainClient, agent_id: int, at: str) -> None:
-        # Per agent (a prefix query): substrate-interface's query_map of a whole double map
-        # returns tuple keys that ChainClient.query_page cannot decode.
+        # One agent's grants (a prefix query), re-read when its events say they changed.
         self._access = {e for e in self._access if e[0] != agent_id}
         for key, _value in client.query_map("AgentRegistry", "Access", agent_id, at=at):
             who = key[-1] if isinstance(key, list) else key

@@ -14,7 +14,12 @@ from worker_fake_openai import PROMPT_TOKENS, WORDS, FakeOpenAI
 from worker_gateway_fixture import PROMPT, World, gateway_world, make_agent
 
 from phala_agents.worker.authorization import SignedReceipt, verify_receipt
-from phala_agents.worker.server import CHARGE_HEADER, RECEIPT_HEADER, RECEIPT_ID_HEADER
+from phala_agents.worker.server import (
+    CHARGE_HEADER,
+    CLAIM_MEMORY_BLOCKS,
+    RECEIPT_HEADER,
+    RECEIPT_ID_HEADER,
+)
 
 BODY: dict[str, object] = {
     "model": "agent:1",
@@ -281,3 +286,26 @@ def test_models_info_health_metrics_receipts(world: World) -> None:
     metrics = httpx.get(f"{world.root}/metrics").text
     assert 'phala_worker_calls_total{outcome="ok",stream="false"} 1' in metrics
     assert "phala_worker_call_seconds_count" in metrics
+
+
+def test_replay_guard_forgets_expired_and_recorded_authorizations(world: World) -> None:
+    claimed = world.gateway._claimed
+    caller = bytes(world.alice.public_key)
+    head = world.view.head
+    # Short-lived: kept in memory until the head passes its expiry, then refused as expired.
+    short = world.signed(BODY, nonce=501, expires_at_block=head + 5)
+    assert world.post(BODY, short).status_code == 200
+    assert (caller, 501) in claimed
+    assert world.post(BODY, short).json()["error"]["code"] == "nonce_used"
+    world.view.set_head(head + 5)
+    assert world.post(BODY, short).json()["error"]["code"] == "authorization_expired"
+    fresh = world.signed(BODY, nonce=502)  # any claim prunes what expired
+    assert world.post(BODY, fresh).status_code == 200
+    assert (caller, 501) not in claimed and (caller, 502) in claimed
+    # Long-lived: leaves memory once its receipt is recorded; the ledger still refuses a replay.
+    long_lived = world.signed(BODY, nonce=503, expires_at_block=head + 5 + CLAIM_MEMORY_BLOCKS + 10)
+    assert world.post(BODY, long_lived).status_code == 200
+    assert (caller, 503) not in claimed
+    replay = world.post(BODY, long_lived)
+    assert replay.status_code == 409 and replay.json()["error"]["code"] == "nonce_used"
+    assert world.ledger.count() == 3

@@ -13,9 +13,11 @@ from worker_fake_openai import FakeOpenAI
 
 from phala_agents.client import ChainClient, dev_cluster_key
 from phala_agents.worker.caller import WorkerInfo, sign_request
+from phala_agents.worker.meter import GasMeter
 from phala_agents.worker.server import CHARGE_HEADER, RECEIPT_ID_HEADER
 from phala_agents.worker.service import WorkerOptions, WorkerService
 from phala_agents.worker.settlement import SettlementConfig
+from phala_agents.worker.sync import ChainSync
 from phala_agents.worker.upstream import UpstreamModel
 
 BODY: dict[str, object] = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
@@ -124,6 +126,19 @@ def test_pause_update_and_allowlist_take_effect_at_the_next_block(chain: Chain) 
     assert chain.call(private).status_code == 200
     models = httpx.get(f"{chain.url}/v1/models", headers={"X-Phala-Caller": chain.alice.ss58_address}).json()
     assert [m["id"] for m in models["data"]] == [f"agent:{private}"]
+    # A sync started now loads the grant at start-up, from one query over the whole Access map.
+    fresh = ChainSync(
+        url=chain.service.options.chain_url,
+        meter=GasMeter(),
+        ledger=chain.service.ledger,
+        worker=bytes(chain.service.options.keypair.public_key),
+    )
+    fresh.start()
+    try:
+        assert fresh.allowed(private, bytes(chain.alice.public_key))
+        assert not fresh.allowed(agent_id, bytes(chain.alice.public_key))
+    finally:
+        fresh.stop()
     chain.client.sign_and_submit(
         "AgentRegistry", "retire", {"agent_id": agent_id}, chain.bob, wait_for="finalized"
     ).raise_for_error()

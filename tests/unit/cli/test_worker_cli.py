@@ -81,6 +81,15 @@ def test_receipts_list_and_show_from_a_ledger(tmp_path: Path) -> None:
     assert shown["charge"] == "7" and shown["caller"] == ALICE.ss58_address and shown["nonce"] == 42
     result = runner.invoke(app, ["receipts", "show", "0xdead", "--ledger", str(path)])
     assert result.exit_code == 2
+    with Ledger(path) as reopened:
+        reopened.mark_failed({receipt_id: "Expired"})
+    result = runner.invoke(app, ["receipts", "list", "--ledger", str(path), "--state", "failed", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [(r["id"], r["state"], r["failure"]) for r in rows] == [(receipt_id, "failed", "Expired")]
+    result = runner.invoke(app, ["receipts", "list", "--ledger", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "FAILURE" in result.stdout and "failed" in result.stdout and "Expired" in result.stdout
 
 
 def test_call_needs_exactly_one_signer() -> None:

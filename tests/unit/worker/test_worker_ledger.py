@@ -143,8 +143,59 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     db = sqlite3.connect(path)
     db.execute("PRAGMA user_version=99")
     db.close()
-    with pytest.raises(RuntimeError, match="schema version is 99, wanted 1"):
+    with pytest.raises(RuntimeError, match="schema version is 99, wanted 2"):
         Ledger(path)
+
+
+def test_permanently_refused_receipts_become_failed_and_leave_the_settlement_queue(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    for n in (1, 2, 3):
+        _record(ledger, n)
+    ledger.mark_submitted(["rcpt-1", "rcpt-2"])
+    assert ledger.mark_failed({"rcpt-1": "Expired", "rcpt-3": "BadCallerSignature"}) == 2
+    assert ledger.mark_failed({"rcpt-1": "Expired"}) == 0  # already failed
+    failed = ledger.get("rcpt-1")
+    assert failed is not None and failed.state == "failed" and failed.failure == "Expired"
+    assert {r.id for r in ledger.failed()} == {"rcpt-1", "rcpt-3"}
+    # Neither re-booked in the meter at start nor offered to settlement again.
+    assert [r.id for r in ledger.unsettled()] == ["rcpt-2"]
+    clock.now += 3600
+    assert [r.id for r in ledger.due_batch(max_count=10, max_age=0)] == []  # rcpt-2 is submitted
+    ledger.mark_pending(["rcpt-2"])
+    assert [r.id for r in ledger.due_batch(max_count=10, max_age=0)] == ["rcpt-2"]
+    assert ledger.count("failed") == 2
+    # The replay check still sees them.
+    assert ledger.has_authorization(b"\x01" * 32, 1) and not ledger.has_authorization(b"\x01" * 32, 99)
+    # A final Settled event wins over a local "failed".
+    assert ledger.mark_settled(["rcpt-3"]) == 1
+
+
+def test_a_version_1_ledger_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "v1.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        CREATE TABLE receipts (
+            id TEXT PRIMARY KEY, caller BLOB NOT NULL, nonce INTEGER NOT NULL,
+            agent_id INTEGER NOT NULL, agent_version INTEGER NOT NULL,
+            charge INTEGER NOT NULL CHECK (charge >= 0),
+            estimated INTEGER NOT NULL CHECK (estimated IN (0, 1)), created_at REAL NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'submitted', 'settled')),
+            state_at REAL NOT NULL, signed BLOB NOT NULL, UNIQUE (caller, nonce));
+        CREATE INDEX receipts_state_created ON receipts (state, created_at);
+        INSERT INTO receipts VALUES ('old', X'01', 7, 1, 1, 5, 0, 1.0, 'pending', 1.0, X'AA');
+        PRAGMA user_version=1;
+        """
+    )
+    db.close()
+    with Ledger(path) as ledger:
+        old = ledger.get("old")
+        assert old is not None and (old.nonce, old.charge, old.state, old.failure) == (7, 5, "pending", None)
+        assert ledger.mark_failed({"old": "Expired"}) == 1
+        assert ledger._db.execute("PRAGMA user_version").fetchone()[0] == 2
+    with Ledger(path) as reopened:
+        assert [r.id for r in reopened.failed()] == ["old"]
 
 
 def _new(n: int, **kw: object) -> NewReceipt:
