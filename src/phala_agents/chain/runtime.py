@@ -50,7 +50,7 @@ from phala_agents.chain.pallets.sudo import Sudo, SudoConfig
 from phala_agents.chain.pallets.system import System, SystemConfig
 from phala_agents.chain.pallets.timestamp import Timestamp, TimestampConfig
 from phala_agents.chain.pallets.transaction_payment import TransactionPayment, TransactionPaymentConfig
-from phala_agents.chain.pallets.workers import Workers
+from phala_agents.chain.pallets.workers import Workers, WorkersConfig
 from phala_agents.scale import AnyCodec, MortalEra, encode_metadata
 
 # Pallet indices never change (they are in every encoded call and event).
@@ -76,7 +76,7 @@ class DevRuntime(Executive):
         ("TransactionPayment", TransactionPayment, TransactionPaymentConfig()),
         ("Sudo", Sudo, SudoConfig()),
         ("AgentRegistry", AgentRegistry, AgentRegistryConfig()),
-        ("Workers", Workers, None),
+        ("Workers", Workers, WorkersConfig()),
         ("Billing", Billing, BillingConfig()),
     )
 

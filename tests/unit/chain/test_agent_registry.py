@@ -21,7 +21,12 @@ from substrateinterface import SubstrateInterface
 
 from phala_agents.chain import DEV_ACCOUNTS, DevRuntime, StorageOverlay
 from phala_agents.chain.frame import Call, Origin
-from phala_agents.chain.pallets.agent_registry import AgentInfo, AgentRegistry, AgentRegistryWeights
+from phala_agents.chain.pallets.agent_registry import (
+    AgentInfo,
+    AgentRegistry,
+    AgentRegistryWeights,
+    agent_info_max_encoded_len,
+)
 from phala_agents.chain.pallets.balances import Balances
 from phala_agents.chain.pallets.system import System
 from phala_agents.chain.pallets.workers import Workers, dev_cluster_public_key
@@ -554,16 +559,30 @@ def test_transfer_to_oneself_changes_nothing_but_says_so() -> None:
 def test_weights_follow_the_spec_and_fit_a_block() -> None:
     with new_test_ext() as ext:
         base = register_args(ext)
-        small = AgentRegistryWeights.register(ext.registry, base)
+        small = ext.rt.call_info(Call(pallet="AgentRegistry", name="register", args=base)).weight
         payload = len(b"assistant") + len(b"A helpful agent.") + len(b"smollm2") + 64
         assert small.ref_time == 50_000_000 + 2_000 * payload
         big = register_args(ext, prompt=blob(16_400), allow=[BOB] * 64)
-        heavy = AgentRegistryWeights.register(ext.registry, big)
+        heavy = ext.rt.call_info(Call(pallet="AgentRegistry", name="register", args=big)).weight
         assert heavy.ref_time == small.ref_time + 2_000 * (16_400 - 64) + 5_000_000 * 64
-        upd = AgentRegistryWeights.update(ext.registry, {"agent_id": 0, **definition()})
+        upd_call = Call(pallet="AgentRegistry", name="update", args={"agent_id": 0, **definition()})
+        upd = ext.rt.call_info(upd_call).weight
         assert upd.ref_time == 40_000_000 + 2_000 * (len(b"A helpful agent.") + len(b"smollm2") + 64)
         max_normal = ext.rt.system_config.normal_max_total.ref_time
         assert heavy.ref_time < max_normal // 10
+        assert small == AgentRegistryWeights().register(payload, 0, 0)
+
+
+def test_every_registry_call_proves_at_least_one_agent_record() -> None:
+    weights = AgentRegistryWeights()
+    longest = agent_info_max_encoded_len()
+    # owner, bounded name/description/model/ciphertext, 16 tools: the record is ~17 KB at most
+    assert 16_400 + 512 + 64 + 64 + 16 * 8 < longest < 18_000
+    for c in AgentRegistry.CALLS:
+        lengths = {"register": (0, 0, 0), "update": (0, 0)}.get(c.name, ())
+        weight = getattr(weights, c.name)(*lengths)
+        assert weight.proof_size > longest, c.name
+    assert weights.register(0, 0, 2).proof_size - weights.register(0, 0, 0).proof_size > 2 * longest
 
 
 # --- hypothesis: random call sequences keep the invariants ---------------------------------------
@@ -695,6 +714,7 @@ def test_spec_calls_match_metadata() -> None:
     variants = types[pallet["calls"]["ty"]]["def"]["variant"]["variants"]
     rows = _table("Calls (origin: signed by the owner unless said otherwise; indices never change)")
     assert [(int(r[0]), r[1]) for r in rows] == [(v["index"], v["name"]) for v in variants]
+    registry = DevRuntime().pallet(AgentRegistry)
     for row, v in zip(rows, variants, strict=True):
         spec_args = [a.split(":")[0].strip() for a in re.split(r",\s*(?![^<]*>)", row[2])]
         assert spec_args == [f["name"] for f in v["fields"]], v["name"]
@@ -702,7 +722,7 @@ def test_spec_calls_match_metadata() -> None:
         fixed = int(row[3].split()[0].replace("_", ""))
         cdef = next(c for c in AgentRegistry.CALLS if c.name == v["name"])
         empty = {"name": b"", "description": b"", "model": b"", "prompt": {"ciphertext": b""}, "allow": []}
-        assert cdef.weight_of(cast(Any, None), empty).ref_time == fixed, v["name"]
+        assert cdef.weight_of(registry, empty).ref_time == fixed, v["name"]
 
 
 def _names(section: str) -> list[str]:

@@ -1,13 +1,19 @@
-"""The standard pallets of the dev runtime (System, Timestamp, Balances, TransactionPayment, Sudo)."""
+"""The pallets of the dev runtime: the standard ones (System, Timestamp, Balances,
+TransactionPayment, Sudo) and ours (AgentRegistry, Workers, Billing)."""
 
-from phala_agents.chain.pallets.agent_registry import AgentRegistry, AgentRegistryConfig
+from phala_agents.chain.pallets.agent_registry import (
+    AgentRegistry,
+    AgentRegistryConfig,
+    AgentRegistryWeightInfo,
+    AgentRegistryWeights,
+)
 from phala_agents.chain.pallets.balances import (
     Balances,
     BalancesConfig,
     BalancesWeightInfo,
     BalancesWeights,
 )
-from phala_agents.chain.pallets.billing import Billing, BillingConfig, BillingWeights
+from phala_agents.chain.pallets.billing import Billing, BillingConfig, BillingWeightInfo, BillingWeights
 from phala_agents.chain.pallets.sudo import Sudo, SudoConfig, SudoWeightInfo, SudoWeights
 from phala_agents.chain.pallets.system import System, SystemConfig, SystemWeightInfo, SystemWeights
 from phala_agents.chain.pallets.timestamp import (
@@ -21,17 +27,20 @@ from phala_agents.chain.pallets.transaction_payment import (
     TransactionPayment,
     TransactionPaymentConfig,
 )
-from phala_agents.chain.pallets.workers import Workers
+from phala_agents.chain.pallets.workers import Workers, WorkersConfig, WorkersWeightInfo, WorkersWeights
 
 __all__ = [
     "AgentRegistry",
     "AgentRegistryConfig",
+    "AgentRegistryWeightInfo",
+    "AgentRegistryWeights",
     "Balances",
     "BalancesConfig",
     "BalancesWeightInfo",
     "BalancesWeights",
     "Billing",
     "BillingConfig",
+    "BillingWeightInfo",
     "BillingWeights",
     "FeeParts",
     "Sudo",
@@ -49,4 +58,7 @@ __all__ = [
     "TransactionPayment",
     "TransactionPaymentConfig",
     "Workers",
+    "WorkersConfig",
+    "WorkersWeightInfo",
+    "WorkersWeights",
 ]

@@ -16,9 +16,11 @@ make the whole extrinsic undecodable. Clients see the same ``BoundedVec`` types 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar, cast
+from dataclasses import field as dc_field
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, cast
 
 from phala_agents.chain.frame import (
     Blake2_128Concat,
@@ -37,6 +39,7 @@ from phala_agents.chain.frame import (
     ensure_signed,
     error,
     event,
+    weight_info,
 )
 from phala_agents.chain.frame._types import Balance, BlockNumber
 from phala_agents.chain.pallets.balances import Balances
@@ -70,6 +73,97 @@ AgentId = U64
 U64_MAX = 2**64 - 1
 
 
+class AgentRegistryWeightInfo(Protocol):
+    """``pallet_agent_registry::WeightInfo``: the declared weight of each call. ``payload_bytes``
+    counts name, description, model and the sealed prompt's ciphertext; ``allowed`` the initial
+    allowlist; ``tools`` the tools (each one an ``Agents`` read)."""
+
+    def register(self, payload_bytes: int, allowed: int, tools: int) -> Weight: ...
+    def update(self, payload_bytes: int, tools: int) -> Weight: ...
+    def set_access(self) -> Weight: ...
+    def grant(self) -> Weight: ...
+    def revoke(self) -> Weight: ...
+    def pause(self) -> Weight: ...
+    def resume(self) -> Weight: ...
+    def retire(self) -> Weight: ...
+    def transfer_ownership(self) -> Weight: ...
+
+
+# Proof sizes: the storage a call reads, each value at its max encoded length plus its key
+# (a solo chain has no PoV limit, so they only inform clients). An account read counts what
+# Balances' own weights count for one (3_593 bytes).
+_ACCOUNT_READ = 3_593
+_STORAGE_PREFIX = 32  # twox128(pallet) ++ twox128(entry)
+_AGENT_KEY = _STORAGE_PREFIX + 16  # ++ twox64concat(u64)
+_ACCESS_READ = _AGENT_KEY + 48 + (_STORAGE_PREFIX + 16 + 4)  # Access (unit) and AccessCount (u32)
+
+
+@functools.cache
+def agent_info_max_encoded_len() -> int:
+    """The longest encoded ``AgentInfo`` under the default bounds (what reading one may cost)."""
+    cfg = AgentRegistryConfig()
+    longest: dict[str, object] = {
+        "owner": bytes(32),
+        "name": bytes(cfg.max_name_len),
+        "description": bytes(cfg.max_description_len),
+        "model": bytes(cfg.max_model_len),
+        "prompt": {"epoch": 0, "enc": bytes(32), "ciphertext": bytes(cfg.max_sealed_prompt_len)},
+        "prompt_commitment": bytes(32),
+        "prices": {"per_1k_input": 0, "per_1k_output": 0, "per_mgas_code": 0},
+        "defaults": {"temperature_milli": 0, "max_tokens": 0},
+        "access": ("Public", None),
+        "status": ("Active", None),
+        "version": 0,
+        "tools": [0] * cfg.max_tools,
+        "code_hash": bytes(32),
+        "deposit": 0,
+        "created_at": 0,
+        "updated_at": 0,
+    }
+    return len(AgentInfo.encode(longest))
+
+
+def _agent_reads(count: int) -> int:
+    return count * (_AGENT_KEY + agent_info_max_encoded_len())
+
+
+@dataclass(frozen=True, slots=True)  # value equality, so equal Configs compare equal
+class AgentRegistryWeights:
+    """The default ``AgentRegistryWeightInfo`` (chain/pallets/agent_registry.md, "weight
+    (ref_time)"): a base per call plus 2_000 per payload byte and 5_000_000 per allowlisted
+    account."""
+
+    def register(self, payload_bytes: int, allowed: int, tools: int) -> Weight:
+        # Reads the name index and each tool's record; reserves from the owner's account.
+        proof = _agent_reads(1 + tools) + _ACCOUNT_READ
+        return Weight(50_000_000 + 2_000 * payload_bytes + 5_000_000 * allowed, proof)
+
+    def update(self, payload_bytes: int, tools: int) -> Weight:
+        return Weight(40_000_000 + 2_000 * payload_bytes, _agent_reads(1 + tools) + _ACCOUNT_READ)
+
+    def set_access(self) -> Weight:
+        return Weight(20_000_000, _agent_reads(1))
+
+    def grant(self) -> Weight:
+        return Weight(20_000_000, _agent_reads(1) + _ACCESS_READ)
+
+    def revoke(self) -> Weight:
+        return Weight(20_000_000, _agent_reads(1) + _ACCESS_READ)
+
+    def pause(self) -> Weight:
+        return Weight(15_000_000, _agent_reads(1))
+
+    def resume(self) -> Weight:
+        return Weight(15_000_000, _agent_reads(1))
+
+    def retire(self) -> Weight:
+        return Weight(30_000_000, _agent_reads(1) + _ACCOUNT_READ)
+
+    def transfer_ownership(self) -> Weight:
+        # Both owners' accounts: the reservation moves from one to the other.
+        return Weight(30_000_000, _agent_reads(1) + 2 * _ACCOUNT_READ)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentRegistryConfig:
     """The pallet's bounds and deposit (``#[pallet::constant]``s, in metadata)."""
@@ -83,6 +177,7 @@ class AgentRegistryConfig:
     max_access_entries: int = 64
     deposit_base: int = 1_000_000_000_000  # 1 UNIT
     deposit_per_byte: int = 10_000_000  # 0.00001 UNIT
+    weights: AgentRegistryWeightInfo = dc_field(default_factory=AgentRegistryWeights)
 
 
 # --- types -------------------------------------------------------------------------------------------
@@ -210,28 +305,22 @@ def _payload_bytes(args: Mapping[str, object]) -> int:
     return total
 
 
-class AgentRegistryWeights:
-    """Declared weights (chain/pallets/agent_registry.md, "weight (ref_time)")."""
+def _count(args: Mapping[str, object], name: str) -> int:
+    value = args.get(name)
+    return len(value) if isinstance(value, Sequence) else 0
 
-    @staticmethod
-    def register(pallet: Pallet, args: Mapping[str, object]) -> Weight:
-        del pallet
-        allow = args.get("allow")
-        allowed = len(allow) if isinstance(allow, Sequence) else 0
-        return Weight(50_000_000 + 2_000 * _payload_bytes(args) + 5_000_000 * allowed, 0)
 
-    @staticmethod
-    def update(pallet: Pallet, args: Mapping[str, object]) -> Weight:
-        del pallet
-        return Weight(40_000_000 + 2_000 * _payload_bytes(args), 0)
+def _weights(pallet: Pallet) -> AgentRegistryWeightInfo:
+    return cast(AgentRegistryWeightInfo, pallet.weights)
 
-    set_access = Weight(20_000_000, 0)
-    grant = Weight(20_000_000, 0)
-    revoke = Weight(20_000_000, 0)
-    pause = Weight(15_000_000, 0)
-    resume = Weight(15_000_000, 0)
-    retire = Weight(30_000_000, 0)
-    transfer_ownership = Weight(30_000_000, 0)
+
+# The payload is spread over several arguments, so these two cannot be `weight_info(...)`.
+def _register_weight(pallet: Pallet, args: Mapping[str, object]) -> Weight:
+    return _weights(pallet).register(_payload_bytes(args), _count(args, "allow"), _count(args, "tools"))
+
+
+def _update_weight(pallet: Pallet, args: Mapping[str, object]) -> Weight:
+    return _weights(pallet).update(_payload_bytes(args), _count(args, "tools"))
 
 
 # --- the pallet ----------------------------------------------------------------------------------------
@@ -493,7 +582,7 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
 
     @call(
         index=0,
-        weight=AgentRegistryWeights.register,
+        weight=_register_weight,
         args=[
             arg("expected_id", AgentId, "AgentId"),
             arg("name", NameBytes, "BoundedVec<u8, T::MaxNameLen>"),
@@ -571,7 +660,7 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
 
     @call(
         index=1,
-        weight=AgentRegistryWeights.update,
+        weight=_update_weight,
         args=[_ID, *_DEFINITION_ARGS, *_TAIL_ARGS],
     )
     def update(
@@ -619,7 +708,7 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
 
     @call(
         index=2,
-        weight=AgentRegistryWeights.set_access,
+        weight=weight_info("set_access"),
         args=[_ID, arg("access", AccessPolicy, "AccessPolicy")],
     )
     def set_access(self, origin: Origin, agent_id: int, access: object) -> None:
@@ -630,7 +719,7 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
         self.agents.insert(agent_id, info)
         self.deposit_event("AccessChanged", {"agent_id": agent_id, "access": access})
 
-    @call(index=3, weight=AgentRegistryWeights.grant, args=[_ID, arg("who", AccountId, _ACCOUNT)])
+    @call(index=3, weight=weight_info("grant"), args=[_ID, arg("who", AccountId, _ACCOUNT)])
     def grant(self, origin: Origin, agent_id: int, who: bytes) -> None:
         """Add an account to the agent's allowlist."""
         self._live(origin, agent_id)
@@ -643,7 +732,7 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
         self.access_count.insert(agent_id, count + 1)
         self.deposit_event("AccessGranted", {"agent_id": agent_id, "who": bytes(who)})
 
-    @call(index=4, weight=AgentRegistryWeights.revoke, args=[_ID, arg("who", AccountId, _ACCOUNT)])
+    @call(index=4, weight=weight_info("revoke"), args=[_ID, arg("who", AccountId, _ACCOUNT)])
     def revoke(self, origin: Origin, agent_id: int, who: bytes) -> None:
         """Remove an account from the agent's allowlist."""
         self._live(origin, agent_id)
@@ -657,7 +746,7 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
             self.access_count.remove(agent_id)
         self.deposit_event("AccessRevoked", {"agent_id": agent_id, "who": bytes(who)})
 
-    @call(index=5, weight=AgentRegistryWeights.pause, args=[_ID])
+    @call(index=5, weight=weight_info("pause"), args=[_ID])
     def pause(self, origin: Origin, agent_id: int) -> None:
         """Pause an active agent (workers stop serving it)."""
         _, info = self._live(origin, agent_id)
@@ -668,7 +757,7 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
         self.agents.insert(agent_id, info)
         self.deposit_event("Paused", {"agent_id": agent_id})
 
-    @call(index=6, weight=AgentRegistryWeights.resume, args=[_ID])
+    @call(index=6, weight=weight_info("resume"), args=[_ID])
     def resume(self, origin: Origin, agent_id: int) -> None:
         """Resume a paused agent."""
         _, info = self._live(origin, agent_id)
@@ -679,7 +768,7 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
         self.agents.insert(agent_id, info)
         self.deposit_event("Resumed", {"agent_id": agent_id})
 
-    @call(index=7, weight=AgentRegistryWeights.retire, args=[_ID])
+    @call(index=7, weight=weight_info("retire"), args=[_ID])
     def retire(self, origin: Origin, agent_id: int) -> None:
         """Retire an agent for good: unreserve its deposit, drop its allowlist, name index and
         sealed ciphertext; the record stays as a tombstone."""
@@ -697,7 +786,7 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
 
     @call(
         index=8,
-        weight=AgentRegistryWeights.transfer_ownership,
+        weight=weight_info("transfer_ownership"),
         args=[_ID, arg("new_owner", AccountId, _ACCOUNT)],
     )
     def transfer_ownership(self, origin: Origin, agent_id: int, new_owner: bytes) -> None:
@@ -730,10 +819,12 @@ __all__ = [
     "AgentInfo",
     "AgentRegistry",
     "AgentRegistryConfig",
+    "AgentRegistryWeightInfo",
     "AgentRegistryWeights",
     "AgentStatus",
     "BoundedVec",
     "Defaults",
     "Prices",
     "SealedBlob",
+    "agent_info_max_encoded_len",
 ]

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from dataclasses import field as dc_field
+from typing import ClassVar, Protocol, cast
 
 import sr25519
 
@@ -37,6 +38,7 @@ from phala_agents.chain.frame import (
     ensure_signed,
     error,
     event,
+    weight_info,
 )
 from phala_agents.chain.frame._types import Balance, BlockNumber
 from phala_agents.chain.pallets.balances import Balances
@@ -160,6 +162,50 @@ def receipt_id(encoded_authorization: bytes) -> bytes:
 # --- config and weights ---------------------------------------------------------------------------
 
 
+class BillingWeightInfo(Protocol):
+    """``pallet_billing::WeightInfo``: the declared weight of each call, and what ``settle``
+    really used (its ``PostInfo``)."""
+
+    def deposit(self) -> Weight: ...
+    def request_withdraw(self) -> Weight: ...
+    def withdraw(self) -> Weight: ...
+    def settle(self, receipts: int) -> Weight: ...
+    def settle_actual(self, processed: int, already: int) -> Weight: ...
+
+
+@dataclass(frozen=True, slots=True)  # value equality, so equal Configs compare equal
+class BillingWeights:
+    """The default ``BillingWeightInfo``. ``settle`` is linear in the batch: the per-receipt part
+    covers one sr25519 verification, four storage reads and writes and two transfers, measured by
+    ``bench/bench_settlement.py`` on the Python runtime. Proof sizes: one account read (3_593
+    bytes) for the escrow calls."""
+
+    # The measured parts of `settle` (bench/bench_settlement.py reads `settle_per_receipt`).
+    settle_base: ClassVar[Weight] = Weight(20_000_000, 0)
+    settle_per_receipt: ClassVar[Weight] = Weight(400_000_000, 10_000)
+    settle_already: ClassVar[Weight] = Weight(50_000_000, 100)  # one `Settled` lookup
+
+    def deposit(self) -> Weight:
+        return Weight(60_000_000, 3_593)
+
+    def request_withdraw(self) -> Weight:
+        return Weight(40_000_000, 3_593)
+
+    def withdraw(self) -> Weight:
+        return Weight(60_000_000, 3_593)
+
+    def settle(self, receipts: int) -> Weight:
+        return self.settle_actual(receipts, 0)
+
+    def settle_actual(self, processed: int, already: int) -> Weight:
+        """What a batch really used: receipts already settled cost one lookup, not a settlement."""
+        per, dup = self.settle_per_receipt, self.settle_already
+        return self.settle_base + Weight(
+            per.ref_time * processed + dup.ref_time * already,
+            per.proof_size * processed + dup.proof_size * already,
+        )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BillingConfig:
     unbonding_period: int = 10
@@ -167,43 +213,11 @@ class BillingConfig:
     max_receipts_per_settle: int = 1_000
     max_children: int = 16
     worker_share_per_mille: int = 100
+    weights: BillingWeightInfo = dc_field(default_factory=BillingWeights)
 
     def __post_init__(self) -> None:
         if not 0 <= self.worker_share_per_mille <= 1000:
             raise ValueError(f"worker_share_per_mille is {self.worker_share_per_mille}, wanted 0..=1000")
-
-
-class BillingWeights:
-    """Declared weights (``WeightInfo``). ``settle`` is linear in the batch: the per-receipt part
-    covers one sr25519 verification, four storage reads and writes and two transfers, measured by
-    ``bench/bench_settlement.py`` on the Python runtime."""
-
-    deposit = Weight(60_000_000, 3_593)
-    request_withdraw = Weight(40_000_000, 3_593)
-    withdraw = Weight(60_000_000, 3_593)
-    settle_base = Weight(20_000_000, 0)
-    settle_per_receipt = Weight(400_000_000, 10_000)
-    settle_already = Weight(50_000_000, 100)
-
-    @classmethod
-    def settle_actual(cls, processed: int, already: int) -> Weight:
-        """What a batch really used: receipts already settled cost one lookup, not a settlement."""
-        per, dup = cls.settle_per_receipt, cls.settle_already
-        return cls.settle_base + Weight(
-            per.ref_time * processed + dup.ref_time * already,
-            per.proof_size * processed + dup.proof_size * already,
-        )
-
-    @classmethod
-    def settle(cls, receipts: int) -> Weight:
-        per = cls.settle_per_receipt
-        return cls.settle_base + Weight(per.ref_time * receipts, per.proof_size * receipts)
-
-
-def _settle_weight(pallet: Pallet, args: Mapping[str, object]) -> Weight:
-    del pallet
-    receipts = args.get("receipts")
-    return BillingWeights.settle(len(receipts) if isinstance(receipts, Sequence) else 0)
 
 
 _ACCOUNT = "T::AccountId"
@@ -359,7 +373,7 @@ class Billing(Pallet, name="Billing"):
 
     # --- calls ----------------------------------------------------------------------------------------
 
-    @call(index=0, weight=BillingWeights.deposit, args=[_AMOUNT])
+    @call(index=0, weight=weight_info("deposit"), args=[_AMOUNT])
     def deposit(self, origin: Origin, amount: int) -> None:
         """Move `amount` of free balance into the caller's escrow (reserved)."""
         who = ensure_signed(origin)
@@ -379,7 +393,7 @@ class Billing(Pallet, name="Billing"):
         self.total_escrow.put(self.total_escrow.get() + amount)
         self.deposit_event("Deposited", {"who": who, "amount": amount})
 
-    @call(index=1, weight=BillingWeights.request_withdraw, args=[_AMOUNT])
+    @call(index=1, weight=weight_info("request_withdraw"), args=[_AMOUNT])
     def request_withdraw(self, origin: Origin, amount: int) -> None:
         """Start unbonding `amount` of escrow; it unlocks after `UnbondingPeriod` blocks and
         settlement may still take it meanwhile. A new request restarts the timer."""
@@ -399,7 +413,7 @@ class Billing(Pallet, name="Billing"):
         self.escrow.insert(who, info)
         self.deposit_event("WithdrawRequested", {"who": who, "amount": amount, "unlock_at": unlock_at})
 
-    @call(index=2, weight=BillingWeights.withdraw)
+    @call(index=2, weight=weight_info("withdraw"))
     def withdraw(self, origin: Origin) -> None:
         """Return the unlocked unbonding escrow to the caller's free balance."""
         who = ensure_signed(origin)
@@ -421,7 +435,7 @@ class Billing(Pallet, name="Billing"):
 
     @call(
         index=3,
-        weight=_settle_weight,
+        weight=weight_info("settle", "receipts"),
         args=[arg("receipts", Vec(Receipt), "BoundedVec<Receipt<T>, T::MaxReceiptsPerSettle>")],
     )
     def settle(self, origin: Origin, receipts: list[dict[str, object]]) -> PostInfo:
@@ -463,7 +477,7 @@ class Billing(Pallet, name="Billing"):
             counts["settled"] += 1
         self.deposit_event("BatchSettled", {"worker": worker, **counts})
         processed = counts["settled"] + counts["failed"]
-        return PostInfo(actual_weight=BillingWeights.settle_actual(processed, counts["already"]))
+        return PostInfo(actual_weight=self.config.weights.settle_actual(processed, counts["already"]))
 
     # --- settlement of one receipt -------------------------------------------------------------------
 
@@ -589,6 +603,7 @@ __all__ = [
     "SETTLE_ERRORS",
     "Billing",
     "BillingConfig",
+    "BillingWeightInfo",
     "BillingWeights",
     "CallAuthorization",
     "EscrowInfo",

@@ -11,7 +11,9 @@ policy and key hand-over extend this pallet later (call indices 1 and up).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import cast
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from typing import Protocol, cast
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -27,6 +29,7 @@ from phala_agents.chain.frame import (
     ensure_root,
     error,
     event,
+    weight_info,
 )
 from phala_agents.scale import U32, FixedBytes, Struct, blake2_256, field
 
@@ -58,8 +61,29 @@ ClusterKeyInfo = Struct(
 )
 
 
+class WorkersWeightInfo(Protocol):
+    """``pallet_workers::WeightInfo``: the declared weight of each call."""
+
+    def set_cluster_key(self) -> Weight: ...
+
+
+# `ClusterKey`: its key (twox128 ++ twox128) and the longest `ClusterKeyInfo` (`Some` ++ 32 + 4).
+_CLUSTER_KEY_READ = 32 + 1 + 32 + 4
+
+
+@dataclass(frozen=True, slots=True)  # value equality, so equal Configs compare equal
 class WorkersWeights:
-    set_cluster_key = Weight(10_000_000, 0)
+    """The default ``WorkersWeightInfo``: one read and one write of ``ClusterKey``."""
+
+    def set_cluster_key(self) -> Weight:
+        return Weight(10_000_000, _CLUSTER_KEY_READ)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkersConfig:
+    """The pallet's Config (no constants yet, only its weights)."""
+
+    weights: WorkersWeightInfo = dc_field(default_factory=WorkersWeights)
 
 
 class Workers(Pallet, name="Workers"):
@@ -91,7 +115,7 @@ class Workers(Pallet, name="Workers"):
 
     @call(
         index=0,
-        weight=WorkersWeights.set_cluster_key,
+        weight=weight_info("set_cluster_key"),
         args=[arg("public", FixedBytes(32), "[u8; 32]"), arg("epoch", U32, "u32")],
     )
     def set_cluster_key(self, origin: Origin, public: bytes, epoch: int) -> None:
@@ -116,6 +140,8 @@ __all__ = [
     "DEV_CLUSTER_SEED",
     "ClusterKeyInfo",
     "Workers",
+    "WorkersConfig",
+    "WorkersWeightInfo",
     "WorkersWeights",
     "dev_cluster_private_key",
     "dev_cluster_public_key",
