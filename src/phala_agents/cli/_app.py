@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from phala_agents import __version__
-from phala_agents._logging import configure_logging
 from phala_agents.cli import _common
 from phala_agents.cli import agents as agents_commands
 from phala_agents.cli import attest as attest_commands
@@ -51,7 +50,9 @@ def root(
         raise typer.BadParameter(
             f"found {log_level!r}, wanted debug, info, warning or error", param_hint="--log-level"
         )
-    configure_logging(level=log_level, json=log_json)
+    # Configured when a command body runs (handle_errors), not here: `CMD --help` passes through
+    # this callback too and should not pay for importing structlog.
+    _common.set_logging(level=log_level, json=log_json)
     _common.set_debug(debug)
 
 

@@ -25,6 +25,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _debug = False
+_pending_logging: tuple[str, bool | None] | None = None
 
 
 def set_debug(enabled: bool) -> None:
@@ -32,11 +33,30 @@ def set_debug(enabled: bool) -> None:
     _debug = enabled
 
 
+def set_logging(*, level: str, json: bool | None) -> None:
+    """Remember the root options; the first command body to run applies them."""
+    global _pending_logging  # noqa: PLW0603 - process-wide, set once by the root callback
+    _pending_logging = (level, json)
+
+
+def _apply_logging() -> None:
+    global _pending_logging  # noqa: PLW0603 - see set_logging
+    if _pending_logging is None:
+        return
+    from phala_agents._logging import configure_logging  # structlog: only when a command runs
+
+    level, json = _pending_logging
+    _pending_logging = None
+    configure_logging(level=level, json=json)
+
+
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn known exceptions into one ``Error:`` line, a hint and the mapped exit code."""
+    """Configure logging, then turn known exceptions into one ``Error:`` line, a hint and the
+    mapped exit code. Every command is wrapped (tests/unit/cli/test_cli_conventions.py)."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        _apply_logging()
         try:
             return func(*args, **kwargs)
         # A typer.BadParameter raised in a command body keeps click's usage exit code 2.
@@ -53,4 +73,5 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             _output.error(message, mapping.hint)
             raise typer.Exit(mapping.exit_code) from None
 
+    wrapper.handles_errors = True  # type: ignore[attr-defined]
     return wrapper

@@ -14,28 +14,22 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
-from substrateinterface import Keypair
 
 from phala_agents.cli import _errors, _output
 from phala_agents.cli._common import DEFAULT_URL, JsonOpt, QuietOpt, UrlOpt, handle_errors
 from phala_agents.cli.keys import KeystoreOpt, PasswordStdinOpt, load_signer
-from phala_agents.client import (
-    ChainClient,
-    ExtrinsicResult,
-    JsonValue,
-    PreparedAgent,
-    format_amount,
-    load_agent_file,
-    prepare_agent,
-    register_call_args,
-    update_call_args,
-)
-from phala_agents.client.agent_file import AgentDefinition
 from phala_agents.errors import ClientError
-from phala_agents.scale import ss58_decode, ss58_encode
+
+if TYPE_CHECKING:
+    # The client (substrate-interface, cryptography, the SCALE codec) is imported when a command
+    # runs, through the small wrappers below, so the root app and --help do not load it.
+    from substrateinterface import Keypair
+
+    from phala_agents.client import ChainClient, ExtrinsicResult, JsonValue, PreparedAgent
+    from phala_agents.client.agent_file import AgentDefinition
 
 PALLET = "AgentRegistry"
 STATE_DIR = ".phala-agent"
@@ -80,7 +74,56 @@ _HINTS = {
 
 def _connect(url: str, timeout: float) -> ChainClient:
     """Indirection so tests can put a fake client in place."""
+    from phala_agents.client import ChainClient
+
     return ChainClient.connect(url, timeout=timeout)
+
+
+# --- the client and codec functions, imported on first use -------------------------------------------
+
+
+def load_agent_file(path: Path) -> AgentDefinition:
+    from phala_agents.client import load_agent_file as load
+
+    return load(path)
+
+
+def prepare_agent(
+    definition: AgentDefinition, *, cluster_pub: bytes, epoch: int, agent_id: int, version: int
+) -> PreparedAgent:
+    from phala_agents.client import prepare_agent as prepare
+
+    return prepare(definition, cluster_pub=cluster_pub, epoch=epoch, agent_id=agent_id, version=version)
+
+
+def register_call_args(prepared: PreparedAgent) -> dict[str, object]:
+    from phala_agents.client import register_call_args as args
+
+    return args(prepared)
+
+
+def update_call_args(prepared: PreparedAgent) -> dict[str, object]:
+    from phala_agents.client import update_call_args as args
+
+    return args(prepared)
+
+
+def format_amount(amount: int) -> str:
+    from phala_agents.client import format_amount as fmt
+
+    return fmt(amount)
+
+
+def ss58_decode(address: str, prefix: int | None = 42) -> bytes:
+    from phala_agents.scale import ss58_decode as decode
+
+    return decode(address, prefix)
+
+
+def ss58_encode(public_key: bytes, prefix: int = 42) -> str:
+    from phala_agents.scale import ss58_encode as encode
+
+    return encode(public_key, prefix)
 
 
 def register(app: typer.Typer) -> None:
@@ -583,9 +626,9 @@ def show(
         if not isinstance(info, dict):
             raise ClientError(f"agent {agent_id}: found no such agent on the chain, wanted a registered id")
         allow = sorted(str(k) for k, _ in api.query_map(PALLET, "Access", agent_id, at=at))
-    prompt = cast(dict[str, JsonValue], info.get("prompt") or {})
+    prompt = cast("dict[str, JsonValue]", info.get("prompt") or {})
     ciphertext = str(prompt.get("ciphertext") or "0x")
-    prices = cast(dict[str, JsonValue], info.get("prices") or {})
+    prices = cast("dict[str, JsonValue]", info.get("prices") or {})
     record: dict[str, object] = {
         "agent_id": agent_id,
         "owner": info.get("owner"),

@@ -10,37 +10,20 @@ import re
 import types
 import typing
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from cryptography.hazmat.primitives.serialization import Encoding
 
-from phala_agents.attestation import (
-    EvidenceKind,
-    EvidencePolicy,
-    VerifiedEvidence,
-    VerifyEvidenceOptions,
-    sev,
-    tdx,
-    verify_evidence,
-)
-from phala_agents.attestation import detect_kind as _detect_kind
-from phala_agents.attestation._x509 import load_certificate
-from phala_agents.attestation.kds import KdsClient
-from phala_agents.attestation.simulated import SimulatedSnp
-from phala_agents.attestation.tdx.pcs import PcsClient
-from phala_agents.attestation.trust import (
-    CachingGetter,
-    FixedClock,
-    HttpxGetter,
-    OfflineGetter,
-    SystemClock,
-    TrustedRoots,
-)
 from phala_agents.cli import _output
 from phala_agents.cli._common import JsonOpt, handle_errors
 from phala_agents.cli._errors import EXIT_COLLATERAL, EXIT_POLICY, EXIT_SIGNATURE
 from phala_agents.errors import CollateralUnavailable, ReportFormatError, VerificationError
+
+if TYPE_CHECKING:
+    # phala_agents.attestation (cryptography, httpx) is imported when a command runs, so the
+    # root app and --help do not load it; the option enums below mirror the library's.
+    from phala_agents.attestation import sev, tdx
+    from phala_agents.attestation.trust import Getter
 
 CUSTOM_ROOTS = "custom-roots"
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "phala-agents"  # kds/ (SNP) and pcs/ (DCAP) below it
@@ -66,7 +49,33 @@ _VERIFY_HELP = (
 )
 
 
-Kind = EvidenceKind  # the CLI's --kind values are the library's kinds
+class Kind(enum.StrEnum):
+    """--kind: the values of ``phala_agents.attestation.EvidenceKind`` (a test keeps them equal)."""
+
+    SNP = "snp"
+    TDX = "tdx"
+    SGX = "sgx"
+
+
+class ProductLine(enum.StrEnum):
+    """--product: the values of ``phala_agents.attestation.sev.ProductLine`` (a test keeps them equal)."""
+
+    MILAN = "Milan"
+    GENOA = "Genoa"
+    TURIN = "Turin"
+
+
+def _product(value: ProductLine | None) -> sev.ProductLine | None:
+    from phala_agents.attestation import sev
+
+    return None if value is None else sev.ProductLine(value.value)
+
+
+def HttpxGetter() -> Getter:  # noqa: N802 - the name tests replace to fake AMD KDS
+    """Indirection so tests can put a fake transport in place."""
+    from phala_agents.attestation import trust
+
+    return trust.HttpxGetter()
 
 
 KindOpt = Annotated[
@@ -105,8 +114,10 @@ def _read_evidence(path: Path) -> bytes:
 
 def detect_kind(raw: bytes) -> Kind:
     """The kind from the bytes (``phala_agents.attestation.detect_kind``), with the CLI's hint."""
+    from phala_agents.attestation import detect_kind as _detect_kind
+
     try:
-        return _detect_kind(raw)
+        return Kind(_detect_kind(raw).value)
     except ReportFormatError as exc:
         raise ReportFormatError(f"{exc}; pass --kind") from None
 
@@ -154,6 +165,8 @@ def _tdx_policy_from_json(text: str) -> tdx.Policy:
     Hex strings for bytes, lists of hex for allow-lists, lists of strings for sets (TCB status
     names such as "UpToDate"); unknown keys are rejected.
     """
+    from phala_agents.attestation import sev, tdx
+
     loader = getattr(tdx, "load_policy", None)
     if callable(loader):
         policy = loader(text)
@@ -179,6 +192,8 @@ def _tdx_policy_from_json(text: str) -> tdx.Policy:
 
 
 def _convert(key: str, hint: object, value: object) -> object:
+    from phala_agents.attestation import sev
+
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     if value is None:
         if type(None) in typing.get_args(hint):
@@ -220,18 +235,20 @@ def show(
     *,
     kind: KindOpt = None,
     product: Annotated[
-        sev.ProductLine | None,
+        ProductLine | None,
         typer.Option("--product", help="SNP product line, to decode TCBs of VERSION 2 reports."),
     ] = None,
     json_output: JsonOpt = False,
 ) -> None:
+    from phala_agents.attestation import sev, tdx
+
     raw = _read_evidence(file)
     kind = kind or detect_kind(raw)
     decoded: dict[str, object] = {}
     if kind is Kind.SNP:
         report = sev.parse_report(raw)
-        fields = sev.report_fields(report, product)
-        decoded = sev.report_decoded(report, product)
+        fields = sev.report_fields(report, _product(product))
+        decoded = sev.report_decoded(report, _product(product))
     else:
         rendered = _jsonable(tdx.parse_quote(raw))
         fields = rendered if isinstance(rendered, dict) else {"quote": rendered}
@@ -252,6 +269,8 @@ def show(
 def _snp_cert_from_dir(directory: Path, report: sev.Report, report_path: Path) -> bytes | None:
     """The VCEK/VLEK in ``directory`` for ``report``: ``<report name>.vcek.der`` first, else the one
     whose hwID is CHIP_ID (VCEK) or whose SPLs are REPORTED_TCB (VLEK), else ``None``."""
+    from phala_agents.attestation import sev
+
     stem = "vcek" if report.signing_key is sev.SigningKey.VCEK else "vlek"
     prefix = report_path.name.split(".")[0]
     candidates: list[Path] = []
@@ -288,6 +307,22 @@ def _verify_snp(
     policy_file: Path | None,
     at: dt.datetime | None,
 ) -> dict[str, object]:
+    from phala_agents.attestation import (
+        EvidenceKind,
+        EvidencePolicy,
+        VerifyEvidenceOptions,
+        sev,
+        verify_evidence,
+    )
+    from phala_agents.attestation.kds import KdsClient
+    from phala_agents.attestation.trust import (
+        CachingGetter,
+        FixedClock,
+        OfflineGetter,
+        SystemClock,
+        TrustedRoots,
+    )
+
     report = sev.parse_report(raw)
     endorsement = cert.read_bytes() if cert else None
     kds: KdsClient | None = None
@@ -341,6 +376,10 @@ def _verify_snp(
 
 def _der_certificate(data: bytes) -> bytes:
     """A root for ``tdx.VerifyOptions.trusted_roots``: DER as is, PEM converted."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from phala_agents.attestation._x509 import load_certificate
+
     if data.lstrip().startswith(b"-----BEGIN"):
         return load_certificate(data, what="--roots").public_bytes(Encoding.DER)
     return data
@@ -367,6 +406,16 @@ def _verify_dcap(
     policy_file: Path | None,
     at: dt.datetime | None,
 ) -> dict[str, object]:
+    from phala_agents.attestation import (
+        EvidenceKind,
+        EvidencePolicy,
+        VerifiedEvidence,
+        VerifyEvidenceOptions,
+        tdx,
+        verify_evidence,
+    )
+    from phala_agents.attestation.tdx.pcs import PcsClient
+
     if collateral is not None:
         coll = tdx.load_collateral(_collateral_file(collateral, path).read_text())
     elif online:
@@ -380,7 +429,7 @@ def _verify_dcap(
     policy = _tdx_policy_from_json(policy_file.read_text()) if policy_file else tdx.Policy()
     result: VerifiedEvidence = verify_evidence(
         raw,
-        kind=kind,
+        kind=EvidenceKind(kind.value),
         collateral=coll,
         options=VerifyEvidenceOptions(dcap=tdx.VerifyOptions(now=at, trusted_roots=trusted)),
         policy=EvidencePolicy(dcap=policy),
@@ -429,7 +478,7 @@ def verify(
         typer.Option("--roots", help="SNP: trust these ARK/ASK PEM bundles instead of AMD's.", exists=True),
     ] = None,
     product: Annotated[
-        sev.ProductLine | None,
+        ProductLine | None,
         typer.Option("--product", help="SNP: the expected product line (needed to fetch for VERSION 2)."),
     ] = None,
     crl: Annotated[
@@ -444,6 +493,8 @@ def verify(
     ] = None,
     json_output: JsonOpt = False,
 ) -> None:
+    from phala_agents.attestation import sev
+
     if collateral is not None and online:
         raise typer.BadParameter("pass either --collateral or --online, not both", param_hint="--online")
     when = parse_time(at) if at else None
@@ -459,7 +510,7 @@ def verify(
                 online=online,
                 cache_dir=cache_dir,
                 roots=roots or [],
-                product=product,
+                product=_product(product),
                 crl=crl,
                 policy_file=policy,
                 at=when,
@@ -519,8 +570,8 @@ def simulate(
         Kind, typer.Option("--kind", help="snp (default), or tdx/sgx (simulated DCAP).")
     ] = Kind.SNP,
     report_data: Annotated[str, typer.Option("--report-data", help="Up to 64 bytes, hex, zero-padded.")] = "",
-    product: Annotated[sev.ProductLine, typer.Option("--product", help="Product line to simulate.")] = (
-        sev.ProductLine.MILAN
+    product: Annotated[ProductLine, typer.Option("--product", help="Product line to simulate.")] = (
+        ProductLine.MILAN
     ),
     vmpl: Annotated[int, typer.Option("--vmpl", min=0, max=3, help="VMPL of the report.")] = 0,
     debug: Annotated[bool, typer.Option("--debug", help="Set the guest policy DEBUG bit.")] = False,
@@ -535,7 +586,7 @@ def simulate(
     if kind is not Kind.SNP:
         paths = _simulate_dcap(out_dir, kind, data, debug=debug)
     else:
-        paths = _simulate_snp(out_dir, data, product=product, vmpl=vmpl, debug=debug)
+        paths = _simulate_snp(out_dir, data, product=ProductLine(product), vmpl=vmpl, debug=debug)
     if json_output:
         _output.emit_json({k: str(v) for k, v in paths.items()})
     else:
@@ -544,15 +595,19 @@ def simulate(
 
 
 def _simulate_snp(
-    out_dir: Path, data: bytes, *, product: sev.ProductLine, vmpl: int, debug: bool
+    out_dir: Path, data: bytes, *, product: ProductLine, vmpl: int, debug: bool
 ) -> dict[str, Path]:
-    sim = SimulatedSnp.generate(product=product)
+    from phala_agents.attestation import sev
+    from phala_agents.attestation.simulated import SimulatedSnp
+
+    sim = SimulatedSnp.generate(product=sev.ProductLine(product.value))
     policy = sev.abi.POLICY_RESERVED_MUST_BE_ONE | sev.abi.POLICY_SMT | (sev.abi.POLICY_DEBUG if debug else 0)
     report = sim.report(report_data=data.ljust(64, b"\x00"), vmpl=vmpl, policy=policy)
     return sim.save(out_dir, report)
 
 
 def _simulate_dcap(out_dir: Path, kind: Kind, data: bytes, *, debug: bool) -> dict[str, Path]:
+    from phala_agents.attestation import tdx
     from phala_agents.attestation.tdx.simulated import SimulatedTdx
 
     now = int(dt.datetime.now(dt.UTC).timestamp())

@@ -8,14 +8,18 @@ import re
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from phala_agents.cli import _output
 from phala_agents.cli._common import DEFAULT_URL, JsonOpt, QuietOpt, UrlOpt, handle_errors
-from phala_agents.client import ChainClient, Event, ExtrinsicResult
 from phala_agents.errors import ExtrinsicFailed
+
+if TYPE_CHECKING:
+    # Imported when a command runs (in _connect): the root app and --help must not load
+    # substrate-interface (STYLE.md section 8; docs/benchmarks.md "CLI start").
+    from phala_agents.client import ChainClient, Event, ExtrinsicResult
 
 SURI_ENV = "PHALA_AGENT_SURI"
 
@@ -36,6 +40,8 @@ class WaitFor(enum.StrEnum):
 
 def _connect(url: str, timeout: float) -> ChainClient:
     """Indirection so tests can put a fake client in place."""
+    from phala_agents.client import ChainClient
+
     return ChainClient.connect(url, timeout=timeout)
 
 

@@ -11,21 +11,25 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
-from substrateinterface import Keypair
 
 from phala_agents.cli import _errors, _output
 from phala_agents.cli._common import JsonOpt, QuietOpt, handle_errors
-from phala_agents.client.keystore import (
-    KEYSTORE_ENV,
-    PASSWORD_ENV,
-    KeyInfo,
-    Keystore,
-    resolve_signer,
-)
 from phala_agents.errors import KeystoreError
+
+if TYPE_CHECKING:
+    # The keystore (substrate-interface, cryptography) is imported inside the commands, so
+    # the root app and --help do not pay for it.
+    from substrateinterface import Keypair
+
+    from phala_agents.client.keystore import KeyInfo
+
+# The same names as phala_agents.client.keystore's (a test keeps them equal); repeated here
+# because the option declarations below are built when the root app is.
+KEYSTORE_ENV = "PHALA_AGENT_KEYSTORE"
+PASSWORD_ENV = "PHALA_AGENT_KEY_PASSWORD"  # noqa: S105 - a variable name, not a password
 
 KeystoreOpt = Annotated[
     Path | None,
@@ -101,6 +105,8 @@ def load_signer(
     ss58_format: int = 42,
 ) -> Keypair:
     """For commands that sign (deploy, agents ...): a dev URI on a dev chain, else a keystore key."""
+    from phala_agents.client.keystore import Keystore, resolve_signer
+
     store = Keystore(keystore, ss58_format=ss58_format)
     if signer.startswith("/"):
         return resolve_signer(signer, keystore=store, dev_chain=dev_chain, ss58_format=ss58_format)
@@ -156,6 +162,8 @@ def new(
 
     Exit codes: 0 ok, 1 failure, 2 usage (no password source, or --show-mnemonic off a terminal).
     """
+    from phala_agents.client.keystore import Keystore
+
     try:
         if show_mnemonic and (json_out or not _stdout_is_tty()):
             raise _UsageProblem(
@@ -208,6 +216,8 @@ def import_(
 
     Exit codes: 0 ok, 1 failure (bad secret, wrong password), 2 usage.
     """
+    from phala_agents.client.keystore import Keystore
+
     sources = [mnemonic_stdin, seed_stdin, json_file is not None]
     try:
         if sum(sources) != 1:
@@ -248,6 +258,8 @@ def _parse_seed(text: str) -> bytes:
 @handle_errors
 def list_(keystore: KeystoreOpt = None, json_out: JsonOpt = False, quiet: QuietOpt = False) -> None:
     """List keys: name, address, type, created (never a secret)."""
+    from phala_agents.client.keystore import Keystore
+
     entries = Keystore(keystore).list()
     if json_out:
         _output.emit_json([_as_json(e) for e in entries])
@@ -274,6 +286,8 @@ def show(
     json_out: JsonOpt = False,
 ) -> None:
     """Show a key's address and public key (no password needed, no secret shown)."""
+    from phala_agents.client.keystore import Keystore
+
     info = Keystore(keystore).get(name)
     if json_out:
         _output.emit_json(_as_json(info))
@@ -292,6 +306,8 @@ def export(
     keystore: KeystoreOpt = None,
 ) -> None:
     """Print the key's encrypted polkadot.js JSON file (import it in a wallet with its password)."""
+    from phala_agents.client.keystore import Keystore
+
     _output.emit_json(Keystore(keystore).export_json(name))
 
 

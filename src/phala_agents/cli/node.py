@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import shutil
 import signal
@@ -59,6 +58,8 @@ def node(
         int, typer.Option("--rpc-max-request-size", help="Maximum RPC request size in MB.", min=1)
     ] = 15,
 ) -> None:
+    import asyncio
+
     from phala_agents.node import ChainError, DevNode, NodeConfig, default_base_path
 
     if not dev:
@@ -91,6 +92,8 @@ def node(
 
 
 async def _serve(dev_node: object) -> None:
+    import asyncio
+
     from phala_agents.node import DevNode
 
     assert isinstance(dev_node, DevNode)

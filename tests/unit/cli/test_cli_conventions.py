@@ -419,3 +419,49 @@ def test_receipts_json_and_quiet(tmp_path: Path) -> None:
     _json(["receipts", "verify", receipt_id, "--ledger", str(path)])
     quiet = _run(["receipts", "list", "--ledger", str(path), "-q"])
     assert quiet.exit_code == 0 and quiet.stdout == receipt_id + "\n"
+
+
+# --- start cost: the root app and --help import only typer and our small modules ---------------------
+
+HEAVY = ("substrateinterface", "scalecodec", "openai", "cryptography", "httpx", "structlog", "rich")
+_PROBE = """
+import sys
+from phala_agents.cli import main
+HEAVY = %r
+sys.argv = ["phala-agent", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+print(sorted({m.split(".")[0] for m in sys.modules} & set(HEAVY)), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["node", "--help"], ["attest", "verify", "-h"]])
+def test_help_imports_no_heavy_package(args: list[str]) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE % (HEAVY,), *args], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "[]", proc.stderr
+
+
+@pytest.mark.parametrize("name", sorted(LEAVES))
+def test_every_command_goes_through_handle_errors(name: str) -> None:
+    # click callback (typer's wrapper) -> handle_errors' wrapper -> the command function
+    wrapped = getattr(LEAVES[name].callback, "__wrapped__", None)
+    assert getattr(wrapped, "handles_errors", False), f"{name} is not wrapped by handle_errors"
+
+
+def test_cli_mirrors_of_library_names_agree() -> None:
+    from phala_agents.attestation import EvidenceKind, sev
+    from phala_agents.cli import attest as attest_cli
+    from phala_agents.cli import keys as keys_cli
+    from phala_agents.client import keystore
+
+    assert [k.value for k in attest_cli.Kind] == [k.value for k in EvidenceKind]
+    assert [p.value for p in attest_cli.ProductLine] == [p.value for p in sev.ProductLine]
+    assert (keys_cli.KEYSTORE_ENV, keys_cli.PASSWORD_ENV) == (keystore.KEYSTORE_ENV, keystore.PASSWORD_ENV)
