@@ -48,12 +48,12 @@ _SPEC_AND_TX_VERSION = SPEC_VERSION.to_bytes(4, "little") + TRANSACTION_VERSION.
 
 def _ext_type(path: str) -> AnyCodec:
     """An extension without extra data: a unit struct generic over the runtime (``<T>``)."""
-    return cast("AnyCodec", Struct(path, [], params=(("T", None),)))
+    return Struct(path, [], params=(("T", None),))
 
 
 def _tuple_struct(path: str, inner: AnyCodec, type_name: str) -> AnyCodec:
     """An extension whose extra is one value (``CheckNonce(#[codec(compact)] T::Nonce)``)."""
-    return cast("AnyCodec", NewType(path, inner, inner_type_name=type_name))
+    return NewType(path, inner, inner_type_name=type_name)
 
 
 MetadataHashMode = unit_enum("frame_metadata_hash_extension::Mode", ["Disabled", "Enabled"])
@@ -68,30 +68,26 @@ SIGNED_EXTENSIONS: tuple[SignedExtensionDecl, ...] = (
     SignedExtensionDecl(
         identifier="CheckSpecVersion",
         extra=_ext_type("frame_system::extensions::check_spec_version::CheckSpecVersion"),
-        additional=cast("AnyCodec", U32),
+        additional=U32,
     ),
     SignedExtensionDecl(
         identifier="CheckTxVersion",
         extra=_ext_type("frame_system::extensions::check_tx_version::CheckTxVersion"),
-        additional=cast("AnyCodec", U32),
+        additional=U32,
     ),
     SignedExtensionDecl(
         identifier="CheckGenesis",
         extra=_ext_type("frame_system::extensions::check_genesis::CheckGenesis"),
-        additional=cast("AnyCodec", H256),
+        additional=H256,
     ),
     SignedExtensionDecl(
         identifier="CheckMortality",
-        extra=_tuple_struct(
-            "frame_system::extensions::check_mortality::CheckMortality", cast("AnyCodec", Era), "Era"
-        ),
-        additional=cast("AnyCodec", H256),
+        extra=_tuple_struct("frame_system::extensions::check_mortality::CheckMortality", Era, "Era"),
+        additional=H256,
     ),
     SignedExtensionDecl(
         identifier="CheckNonce",
-        extra=_tuple_struct(
-            "frame_system::extensions::check_nonce::CheckNonce", cast("AnyCodec", _COMPACT_U32), "T::Nonce"
-        ),
+        extra=_tuple_struct("frame_system::extensions::check_nonce::CheckNonce", _COMPACT_U32, "T::Nonce"),
         additional=Unit,
     ),
     SignedExtensionDecl(
@@ -103,7 +99,7 @@ SIGNED_EXTENSIONS: tuple[SignedExtensionDecl, ...] = (
         identifier="ChargeTransactionPayment",
         extra=_tuple_struct(
             "pallet_transaction_payment::ChargeTransactionPayment",
-            cast("AnyCodec", _COMPACT_U128),
+            _COMPACT_U128,
             "BalanceOf<T>",
         ),
         additional=Unit,
@@ -118,7 +114,7 @@ SIGNED_EXTENSIONS: tuple[SignedExtensionDecl, ...] = (
                 params=(("T", None),),
             ),
         ),
-        additional=cast("AnyCodec", Option(FixedBytes(32))),
+        additional=Option(FixedBytes(32)),
     ),
 )
 

@@ -51,7 +51,7 @@ from phala_agents.chain.pallets.system import System, SystemConfig
 from phala_agents.chain.pallets.timestamp import Timestamp, TimestampConfig
 from phala_agents.chain.pallets.transaction_payment import TransactionPayment, TransactionPaymentConfig
 from phala_agents.chain.pallets.workers import Workers, WorkersConfig
-from phala_agents.scale import AnyCodec, MortalEra, encode_metadata
+from phala_agents.scale import MortalEra, encode_metadata
 
 # Pallet indices never change (they are in every encoded call and event).
 PALLET_INDICES: dict[str, int] = {
@@ -127,8 +127,8 @@ class DevRuntime(Executive):
         """The SCALE-encoded metadata V14 (``RuntimeMetadataPrefixed``), built once."""
         if self._metadata is None:
             md = self.build_metadata(
-                extrinsic_address=cast("AnyCodec", MultiAddress),
-                extrinsic_signature=cast("AnyCodec", MultiSignature),
+                extrinsic_address=MultiAddress,
+                extrinsic_signature=MultiSignature,
                 signed_extensions=SIGNED_EXTENSIONS,
             )
             self._metadata = encode_metadata(md)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, Generic, TypeAlias, TypeVar, cast
 
 from phala_agents.errors import DecodeError
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from phala_agents.scale._registry import TypeRegistry, TypeSpec
 
 T = TypeVar("T")
+V_co = TypeVar("V_co", covariant=True)
 EnumValue: TypeAlias = tuple[str, object]
 
 _COMPACT_MAX = 2**536 - 1
@@ -42,27 +43,33 @@ def _eof(offset: int, type_name: str, need: int, have: int) -> DecodeError:
     return decode_error(offset, type_name, f"{max(have, 0)} byte(s) left", f"{need} byte(s)")
 
 
-class Codec(Generic[T]):
-    """Base of all SCALE type objects."""
+class Codec(Generic[V_co]):
+    """Base of all SCALE type objects; ``V_co`` is the Python type of the values.
+
+    Covariant, so that ``Codec[int]`` is a ``Codec[object]`` and heterogeneous declarations
+    (struct fields, call arguments, storage values) need no ``Any``. ``encode`` takes the value
+    type as a parameter, which covariance formally forbids: through a ``Codec[object]`` a wrong
+    value type is caught at run time (``ValueError``/``TypeError`` from the codec), as it was
+    with ``Codec[Any]``."""
 
     __slots__ = ("type_name",)
 
     type_name: str
 
-    def encode(self, value: T) -> bytes:
+    def encode(self, value: V_co) -> bytes:  # type: ignore[misc]  # see the class docstring
         raise NotImplementedError
 
-    def decode(self, data: bytes, offset: int = 0) -> tuple[T, int]:
+    def decode(self, data: bytes, offset: int = 0) -> tuple[V_co, int]:
         raise NotImplementedError
 
-    def decode_all(self, data: bytes) -> T:
+    def decode_all(self, data: bytes) -> V_co:
         """Decode ``data`` as exactly one value; trailing bytes are an error."""
         value, end = self.decode(data, 0)
         if end != len(data):
             raise decode_error(end, self.type_name, f"{len(data) - end} trailing byte(s)", "end of input")
         return value
 
-    def default(self) -> T:
+    def default(self) -> V_co:
         """The value Rust's ``Default`` gives (used by ``ValueQuery`` storage)."""
         raise NotImplementedError(f"{self.type_name} has no default")
 
@@ -78,8 +85,8 @@ class Codec(Generic[T]):
         return self.type_name
 
 
-# A codec of any value type (Codec is invariant in T); used where declarations mix types.
-AnyCodec: TypeAlias = Codec[Any]
+# A codec of any value type; used where declarations mix types (struct fields, call arguments).
+AnyCodec: TypeAlias = Codec[object]
 
 
 # --- primitives ---------------------------------------------------------------------------------
@@ -547,7 +554,7 @@ def field(
 ) -> Field:
     """Declare a field; ``type_name`` is the Rust type text wallets show (e.g. ``"T::Balance"``)."""
     doc_lines = tuple(docs.split("\n")) if isinstance(docs, str) else tuple(docs)
-    return Field(name=name, codec=cast("AnyCodec", codec), type_name=type_name, docs=doc_lines)
+    return Field(name=name, codec=codec, type_name=type_name, docs=doc_lines)
 
 
 Params: TypeAlias = Sequence[tuple[str, "AnyCodec | None"]]

@@ -280,7 +280,7 @@ class FrameRuntime:
 
     def _outer(self, f: Field) -> Field:
         if f.codec is RUNTIME_CALL:
-            return field(f.name, cast("AnyCodec", self.call_codec), f.type_name, f.docs)
+            return field(f.name, self.call_codec, f.type_name, f.docs)
         return f
 
     # --- pallets --------------------------------------------------------------------------------------
@@ -390,8 +390,8 @@ class FrameRuntime:
     ) -> MetadataV14:
         reg = TypeRegistry()
         # Register the outer types first so their ids are small and stable.
-        reg.register(cast("AnyCodec", self.call_codec))
-        reg.register(cast("AnyCodec", self.event_record_codec))
+        reg.register(self.call_codec)
+        reg.register(self.event_record_codec)
         extra = Tuple(*[s.extra for s in signed_extensions])
         # scale-info describes the extrinsic as an opaque Vec<u8> composite whose parameters
         # name the address, call, signature and extra types (what clients read).
@@ -400,20 +400,20 @@ class FrameRuntime:
             [field(None, Bytes)],
             params=(
                 ("Address", extrinsic_address),
-                ("Call", cast("AnyCodec", self.call_codec)),
+                ("Call", self.call_codec),
                 ("Signature", extrinsic_signature),
-                ("Extra", cast("AnyCodec", extra)),
+                ("Extra", extra),
             ),
             docs=("UncheckedExtrinsic raw bytes, requires custom decoding routine",),
         )
-        extrinsic_id = reg.register(cast("AnyCodec", unchecked))
+        extrinsic_id = reg.register(unchecked)
         pallets = []
         for index, pallet in self.pallets.items():
             storage: list[StorageEntryMeta] = []
             for item in pallet.STORAGE:
                 value_codec = item.value_codec
                 if getattr(value_codec, "type_name", "") == "Vec<EventRecord>":
-                    value_codec = cast("AnyCodec", Vec(self.event_record_codec))
+                    value_codec = Vec(self.event_record_codec)
                 value_id = reg.register(value_codec)
                 if isinstance(item, StorageDoubleMap):
                     hashers: tuple[str, ...] = (item.hasher1.name, item.hasher2.name)
@@ -437,7 +437,7 @@ class FrameRuntime:
             calls_id = None
             for _, idx, enum in self.call_codec.pallet_enums:
                 if idx == index:
-                    calls_id = reg.register(cast("AnyCodec", enum))
+                    calls_id = reg.register(enum)
             constants = tuple(
                 ConstantMeta(
                     name=c.name,
@@ -456,9 +456,9 @@ class FrameRuntime:
                     storage_prefix=pallet.NAME if storage else None,
                     storage=tuple(storage) if storage else None,
                     calls=calls_id,
-                    event=None if event is None else reg.register(cast("AnyCodec", event)),
+                    event=None if event is None else reg.register(event),
                     constants=constants,
-                    error=None if err is None else reg.register(cast("AnyCodec", err)),
+                    error=None if err is None else reg.register(err),
                 )
             )
         exts = tuple(
@@ -469,7 +469,7 @@ class FrameRuntime:
             )
             for s in signed_extensions
         )
-        runtime_id = reg.register(cast("AnyCodec", Struct(f"{self.CRATE}::Runtime", [])))
+        runtime_id = reg.register(Struct(f"{self.CRATE}::Runtime", []))
         reg.register(DispatchErrorCodec)
         return MetadataV14(
             types=reg.types(),

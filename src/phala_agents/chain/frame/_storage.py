@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Generic, Self, TypeVar, cast, overload
 
 from phala_agents.chain._interface import Overlay
 from phala_agents.scale import (
@@ -205,7 +205,9 @@ class _Bound(Generic[V]):
         self._ext = ext
         self.prefix = storage_prefix(pallet_name, item.name)
         self._encode = item.value_codec.encode
-        self._decode = item.value_codec.decode_all
+        # The codec is type-erased (`Codec[object]`); the descriptor's V says what it decodes.
+        # Cast once here rather than on every read.
+        self._decode = cast("Callable[[bytes], V]", item.value_codec.decode_all)
         self._optional = item.query is OptionQuery
         self._default = item.default_value
 
@@ -213,7 +215,7 @@ class _Bound(Generic[V]):
         raw = self._ext.current().get(key)
         if raw is None:
             return self._default()  # type: ignore[return-value]
-        return self._decode(raw)  # type: ignore[no-any-return]
+        return self._decode(raw)
 
     def _put(self, key: bytes, value: V) -> None:
         self._ext.current().set(key, self._encode(value))
@@ -264,7 +266,8 @@ class BoundMap(_Bound[V], Generic[K, V]):
         super().__init__(item, ext, pallet_name)
         self._hash = item.hasher.fn
         self._key_encode = item.key_codec.encode
-        self._key_decode = item.key_codec.decode_all if item.hasher.concat else None
+        key_decode = item.key_codec.decode_all if item.hasher.concat else None
+        self._key_decode = cast("Callable[[bytes], K] | None", key_decode)
         self._key_offset = 32 + item.hasher.hash_len
 
     def key(self, k: K) -> bytes:

@@ -222,16 +222,14 @@ _CFG = AgentRegistryConfig()
 
 
 def _bytes_bound(bound: str, limit: int) -> BoundedVec[bytes]:
-    return BoundedVec(Bytes, cast("AnyCodec", U8), bound, limit)
+    return BoundedVec(Bytes, U8, bound, limit)
 
 
 NameBytes = _bytes_bound("T::MaxNameLen", _CFG.max_name_len)
 DescriptionBytes = _bytes_bound("T::MaxDescriptionLen", _CFG.max_description_len)
 ModelBytes = _bytes_bound("T::MaxModelLen", _CFG.max_model_len)
 CiphertextBytes = _bytes_bound("T::MaxSealedPromptLen", _CFG.max_sealed_prompt_len)
-ToolList: BoundedVec[list[int]] = BoundedVec(
-    Vec(AgentId), cast("AnyCodec", AgentId), "T::MaxTools", _CFG.max_tools
-)
+ToolList: BoundedVec[list[int]] = BoundedVec(Vec(AgentId), AgentId, "T::MaxTools", _CFG.max_tools)
 
 _PATH = "pallet_agent_registry::types::"
 SealedBlob = Struct(
