@@ -164,12 +164,17 @@ def _read_suri(suri: str | None) -> str:
     from_env = os.environ.get(SURI_ENV)
     if from_env:
         return from_env
-    if not sys.stdin.isatty():
+    if not _stdin_is_tty():
         raise typer.BadParameter(
             f"no signer: pass --suri or set ${SURI_ENV} (no prompt off a TTY)", param_hint="--suri"
         )
-    value: str = typer.prompt("Secret URI of the signer", hide_input=True)
+    # err=True: the prompt is not a result, so it goes to stderr like every other human note.
+    value: str = typer.prompt("Secret URI of the signer", hide_input=True, err=True)
     return value
+
+
+def _stdin_is_tty() -> bool:
+    return sys.stdin.isatty()
 
 
 def _event_line(event: Event) -> str:
