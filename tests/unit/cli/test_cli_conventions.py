@@ -119,6 +119,25 @@ def test_help_lists_extra_exit_codes(name: str) -> None:
         assert re.search(rf"\b{code}\b", match.group(1)), f"{name}: exit code {code} not in --help"
 
 
+def test_every_extra_exit_code_constant_is_documented() -> None:
+    """A module with an EXIT_* constant above 2 has commands in EXTRA_EXIT_CODES that list it."""
+    import sys
+
+    documented: dict[str, set[int]] = {}
+    modules: dict[str, set[int]] = {}
+    for name, command in LEAVES.items():
+        module = command.callback.__wrapped__.__wrapped__.__module__
+        found = {
+            value
+            for key, value in vars(sys.modules[module]).items()
+            if key.startswith("EXIT_") and isinstance(value, int) and value > 2
+        }
+        modules.setdefault(module, set()).update(found)
+        documented.setdefault(module, set()).update(EXTRA_EXIT_CODES.get(name, set()))
+    for module, codes in modules.items():
+        assert codes <= documented[module], f"{module}: exit codes {codes - documented[module]} undocumented"
+
+
 @pytest.mark.parametrize("name", sorted(LEAVES))
 def test_data_commands_take_json(name: str) -> None:
     if name in NO_JSON:
