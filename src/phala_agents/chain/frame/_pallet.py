@@ -8,6 +8,7 @@ Events and errors are indexed in declaration order; call indices are explicit an
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Literal, TypeVar
@@ -168,9 +169,13 @@ class ConstantDef:
     docs: tuple[str, ...] = field(default_factory=tuple)
 
 
-def constant(name: str, codec: AnyCodec, get: Callable[[object], object], docs: str = "") -> ConstantDef:
-    """A ``#[pallet::constant]``: ``get`` reads the value from the pallet's config."""
-    return ConstantDef(name=name, codec=codec, get=get, docs=tuple(docs.split("\n")) if docs else ())
+def constant(
+    name: str, codec: AnyCodec, get: str | Callable[[object], object], docs: str = ""
+) -> ConstantDef:
+    """A ``#[pallet::constant]``: ``get`` reads the value from the pallet's config, either the
+    name of a Config attribute (most constants are one field) or a function of the Config."""
+    getter = operator.attrgetter(get) if isinstance(get, str) else get
+    return ConstantDef(name=name, codec=codec, get=getter, docs=tuple(docs.split("\n")) if docs else ())
 
 
 # --- the pallet base ----------------------------------------------------------------------------

@@ -45,7 +45,6 @@ from phala_agents.chain.frame._types import Balance, BlockNumber
 from phala_agents.chain.pallets.balances import Balances
 from phala_agents.chain.pallets.system import System
 from phala_agents.chain.pallets.workers import Workers
-from phala_agents.errors import ModuleError
 from phala_agents.scale import (
     H256,
     U8,
@@ -341,10 +340,6 @@ _TAIL_ARGS = (
 )
 
 
-def _cfg(c: object) -> AgentRegistryConfig:
-    return cast(AgentRegistryConfig, c)
-
-
 class AgentRegistry(Pallet, name="AgentRegistry"):
     """Agents as on-chain records governed by their owners (see chain/pallets/agent_registry.md)."""
 
@@ -468,43 +463,43 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
         error("StaleAgentId", "`expected_id` is not `NextAgentId` (another registration took it)."),
     )
     CONSTANTS = (
-        constant("MaxNameLen", U32, lambda c: _cfg(c).max_name_len, " Maximum bytes of an agent's name."),
+        constant("MaxNameLen", U32, "max_name_len", " Maximum bytes of an agent's name."),
         constant(
             "MaxDescriptionLen",
             U32,
-            lambda c: _cfg(c).max_description_len,
+            "max_description_len",
             " Maximum bytes of an agent's description.",
         ),
-        constant("MaxModelLen", U32, lambda c: _cfg(c).max_model_len, " Maximum bytes of a model id."),
+        constant("MaxModelLen", U32, "max_model_len", " Maximum bytes of a model id."),
         constant(
             "MaxPromptLen",
             U32,
-            lambda c: _cfg(c).max_prompt_len,
+            "max_prompt_len",
             " Maximum bytes of a system prompt before sealing (UTF-8).",
         ),
         constant(
             "MaxSealedPromptLen",
             U32,
-            lambda c: _cfg(c).max_sealed_prompt_len,
+            "max_sealed_prompt_len",
             " Maximum bytes of a sealed prompt's ciphertext (prompt + 16-byte AEAD tag).",
         ),
-        constant("MaxTools", U32, lambda c: _cfg(c).max_tools, " Maximum tools (other agents) per agent."),
+        constant("MaxTools", U32, "max_tools", " Maximum tools (other agents) per agent."),
         constant(
             "MaxAccessEntries",
             U32,
-            lambda c: _cfg(c).max_access_entries,
+            "max_access_entries",
             " Maximum accounts on an agent's allowlist.",
         ),
         constant(
             "DepositBase",
             Balance,
-            lambda c: _cfg(c).deposit_base,
+            "deposit_base",
             " Fixed part of an agent's storage deposit.",
         ),
         constant(
             "DepositPerByte",
             Balance,
-            lambda c: _cfg(c).deposit_per_byte,
+            "deposit_per_byte",
             " Deposit per byte of the encoded `AgentInfo`.",
         ),
     )
@@ -564,14 +559,13 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
             raise self.error("StaleClusterEpoch")
 
     def _reserve(self, who: bytes, amount: int) -> None:
-        if amount == 0:
-            return
-        if self.balances.free_balance(who) < amount:
-            raise self.error("InsufficientDeposit")
-        try:
-            self.balances.reserve(who, amount)
-        except ModuleError:
-            raise self.error("InsufficientDeposit") from None
+        if amount:
+            self.balances.reserve_or(who, amount, self.error("InsufficientDeposit"))
+
+    def _store(self, agent_id: int, info: dict[str, object]) -> None:
+        """Write a changed record, stamped with the current block."""
+        info["updated_at"] = self._block()
+        self.agents.insert(agent_id, info)
 
     def _block(self) -> int:
         return self.runtime.pallet(System).number.get()
@@ -693,7 +687,6 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
             tools=list(tools),
             code_hash=code_hash,
             version=version,
-            updated_at=self._block(),
         )
         new_deposit = self.deposit_for(info)
         if new_deposit > old_deposit:
@@ -701,7 +694,7 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
         elif new_deposit < old_deposit:
             self.balances.unreserve(owner, old_deposit - new_deposit)
         info["deposit"] = new_deposit
-        self.agents.insert(agent_id, info)
+        self._store(agent_id, info)
         self.deposit_event("Updated", {"agent_id": agent_id, "version": version})
 
     @call(
@@ -713,8 +706,7 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
         """Set the access policy: `Public`, or `AllowList` (only accounts in `Access`)."""
         _, info = self._live(origin, agent_id)
         info["access"] = access
-        info["updated_at"] = self._block()
-        self.agents.insert(agent_id, info)
+        self._store(agent_id, info)
         self.deposit_event("AccessChanged", {"agent_id": agent_id, "access": access})
 
     @call(index=3, weight=weight_info("grant"), args=[_ID, arg("who", AccountId, _ACCOUNT)])
@@ -751,8 +743,7 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
         if info["status"][0] == "Paused":  # type: ignore[index]
             raise self.error("AlreadyPaused")
         info["status"] = ("Paused", None)
-        info["updated_at"] = self._block()
-        self.agents.insert(agent_id, info)
+        self._store(agent_id, info)
         self.deposit_event("Paused", {"agent_id": agent_id})
 
     @call(index=6, weight=weight_info("resume"), args=[_ID])
@@ -762,8 +753,7 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
         if info["status"][0] != "Paused":  # type: ignore[index]
             raise self.error("NotPaused")
         info["status"] = ("Active", None)
-        info["updated_at"] = self._block()
-        self.agents.insert(agent_id, info)
+        self._store(agent_id, info)
         self.deposit_event("Resumed", {"agent_id": agent_id})
 
     @call(index=7, weight=weight_info("retire"), args=[_ID])
@@ -778,8 +768,8 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
         self.agent_by_name.remove(owner, cast(bytes, info["name"]))
         prompt = dict(cast(dict[str, object], info["prompt"]))
         prompt["ciphertext"] = b""
-        info.update(status=("Retired", None), deposit=0, prompt=prompt, updated_at=self._block())
-        self.agents.insert(agent_id, info)
+        info.update(status=("Retired", None), deposit=0, prompt=prompt)
+        self._store(agent_id, info)
         self.deposit_event("Retired", {"agent_id": agent_id, "deposit_returned": deposit})
 
     @call(
@@ -806,8 +796,7 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
         self.agent_by_name.remove(owner, name)
         self.agent_by_name.insert(new_owner, name, agent_id)
         info["owner"] = new_owner
-        info["updated_at"] = self._block()
-        self.agents.insert(agent_id, info)
+        self._store(agent_id, info)
         self.deposit_event("OwnershipTransferred", {"agent_id": agent_id, "from": owner, "to": new_owner})
 
 

@@ -35,6 +35,7 @@ from phala_agents.chain.frame import (
 from phala_agents.chain.frame._lookup import lookup
 from phala_agents.chain.frame._types import Balance, MultiAddress
 from phala_agents.chain.pallets.system import System
+from phala_agents.errors import DispatchError
 from phala_agents.scale import U32, AccountId, Bool, Compact, field, unit_enum
 
 NEW_LOGIC_FLAG = 1 << 127  # ExtraFlags::IS_NEW_LOGIC
@@ -199,25 +200,25 @@ class Balances(Pallet, name="Balances"):
         constant(
             "ExistentialDeposit",
             Balance,
-            lambda c: cast(BalancesConfig, c).existential_deposit,
+            "existential_deposit",
             " The minimum amount required to keep an account open. MUST BE GREATER THAN ZERO!",
         ),
         constant(
             "MaxLocks",
             U32,
-            lambda c: cast(BalancesConfig, c).max_locks,
+            "max_locks",
             " The maximum number of locks that should exist on an account.",
         ),
         constant(
             "MaxReserves",
             U32,
-            lambda c: cast(BalancesConfig, c).max_reserves,
+            "max_reserves",
             " The maximum number of named reserves that can exist on an account.",
         ),
         constant(
             "MaxFreezes",
             U32,
-            lambda c: cast(BalancesConfig, c).max_freezes,
+            "max_freezes",
             " The maximum number of individual freeze locks that can exist on an account at any time.",
         ),
     )
@@ -429,6 +430,22 @@ class Balances(Pallet, name="Balances"):
         data["reserved"] = cast(int, data["reserved"]) + amount
         self.system.account.insert(who, info)
         self.deposit_event("Reserved", {"who": who, "amount": amount})
+
+    def reserve_or(self, who: bytes, amount: int, failure: DispatchError, *, keep_free: int = 0) -> None:
+        """Reserve ``amount`` for another pallet (a deposit, an escrow), leaving at least
+        ``keep_free`` free; raise ``failure`` (that pallet's own error) when it cannot."""
+        if self.free_balance(who) - amount < keep_free:
+            raise failure
+        try:
+            self.reserve(who, amount)
+        except DispatchError:
+            raise failure from None
+
+    def repatriate_reserved(self, source: bytes, dest: bytes, amount: int) -> None:
+        """``ReservableCurrency::repatriate_reserved(source -> dest, Free)``: unreserve from
+        ``source``, then transfer to ``dest`` (which may reap ``source``)."""
+        self.unreserve(source, amount)
+        self.transfer(source, dest, amount, keep_alive=False)
 
     def unreserve(self, who: bytes, amount: int) -> int:
         """Move up to ``amount`` back from reserved to free; returns what was not unreserved."""

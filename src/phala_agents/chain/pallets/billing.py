@@ -332,31 +332,31 @@ class Billing(Pallet, name="Billing"):
         constant(
             "UnbondingPeriod",
             BlockNumber,
-            lambda c: cast(BillingConfig, c).unbonding_period,
+            "unbonding_period",
             " Blocks between `request_withdraw` and the earliest `withdraw`.",
         ),
         constant(
             "SettlementGrace",
             BlockNumber,
-            lambda c: cast(BillingConfig, c).settlement_grace,
+            "settlement_grace",
             " Blocks after `expires_at_block` during which a receipt may still be settled.",
         ),
         constant(
             "MaxReceiptsPerSettle",
             U32,
-            lambda c: cast(BillingConfig, c).max_receipts_per_settle,
+            "max_receipts_per_settle",
             " The most receipts one `settle` call takes.",
         ),
         constant(
             "MaxChildren",
             U32,
-            lambda c: cast(BillingConfig, c).max_children,
+            "max_children",
             " The most child receipt ids one receipt lists.",
         ),
         constant(
             "WorkerShare",
             U32,
-            lambda c: cast(BillingConfig, c).worker_share_per_mille,
+            "worker_share_per_mille",
             " Per mille of each charge paid to the worker; the rest goes to the agent owner.",
         ),
     )
@@ -381,12 +381,8 @@ class Billing(Pallet, name="Billing"):
             raise self.error("ZeroAmount")
         # Keep the existential deposit free: an account living on reserves alone would be reaped
         # (dust lost, nonce reset) when settlement drains the last of its escrow.
-        if self.balances.free_balance(who) - amount < self.balances.config.existential_deposit:
-            raise self.error("InsufficientBalance")
-        try:
-            self.balances.reserve(who, amount)
-        except DispatchError:
-            raise self.error("InsufficientBalance") from None
+        ed = self.balances.config.existential_deposit
+        self.balances.reserve_or(who, amount, self.error("InsufficientBalance"), keep_free=ed)
         info = self.escrow.get(who) or {"balance": 0, "unbonding": 0, "unlock_at": None}
         info["balance"] = cast(int, info["balance"]) + amount
         self.escrow.insert(who, info)
@@ -400,9 +396,7 @@ class Billing(Pallet, name="Billing"):
         who = ensure_signed(origin)
         if amount == 0:
             raise self.error("ZeroAmount")
-        info = self.escrow.get(who)
-        if info is None:
-            raise self.error("NoEscrow")
+        info = self._escrow_or_fail(who)
         balance = cast(int, info["balance"])
         if amount > balance:
             raise self.error("InsufficientEscrow")
@@ -417,9 +411,7 @@ class Billing(Pallet, name="Billing"):
     def withdraw(self, origin: Origin) -> None:
         """Return the unlocked unbonding escrow to the caller's free balance."""
         who = ensure_signed(origin)
-        info = self.escrow.get(who)
-        if info is None:
-            raise self.error("NoEscrow")
+        info = self._escrow_or_fail(who)
         unbonding = cast(int, info["unbonding"])
         unlock_at = cast("int | None", info["unlock_at"])
         if unbonding == 0:
@@ -546,10 +538,14 @@ class Billing(Pallet, name="Billing"):
 
     def _pay(self, caller: bytes, payee: bytes, amount: int) -> None:
         """``repatriate_reserved(caller -> payee, Free)``: unreserve, then transfer."""
-        if amount == 0:
-            return
-        self.balances.unreserve(caller, amount)
-        self.balances.transfer(caller, payee, amount, keep_alive=False)
+        if amount:
+            self.balances.repatriate_reserved(caller, payee, amount)
+
+    def _escrow_or_fail(self, who: bytes) -> dict[str, object]:
+        info = self.escrow.get(who)
+        if info is None:
+            raise self.error("NoEscrow")
+        return info
 
     def _store_escrow(self, who: bytes, info: dict[str, object]) -> None:
         if info["balance"] == 0 and info["unbonding"] == 0:

@@ -328,7 +328,7 @@ class System(Pallet, name="System", crate="frame_system"):
         constant(
             "BlockHashCount",
             BlockNumber,
-            lambda c: cast(SystemConfig, c).block_hash_count,
+            "block_hash_count",
             " Maximum number of block number to block hash mappings to keep (oldest pruned first).",
         ),
         constant(
@@ -346,7 +346,7 @@ class System(Pallet, name="System", crate="frame_system"):
         constant(
             "SS58Prefix",
             U16,
-            lambda c: cast(SystemConfig, c).ss58_prefix,
+            "ss58_prefix",
             " The designated SS58 prefix of this chain.",
         ),
     )

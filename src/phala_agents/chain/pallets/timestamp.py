@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, cast
+from typing import Protocol
 
 from phala_agents.chain.frame import (
     DispatchClass,
@@ -54,7 +54,7 @@ class Timestamp(Pallet, name="Timestamp"):
         constant(
             "MinimumPeriod",
             U64,
-            lambda c: cast(TimestampConfig, c).minimum_period,
+            "minimum_period",
             " The minimum period between blocks.",
         ),
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
 
 from phala_agents.chain.frame import (
     DispatchClass,
@@ -72,7 +71,7 @@ class TransactionPayment(Pallet, name="TransactionPayment"):
         constant(
             "OperationalFeeMultiplier",
             U8,
-            lambda c: cast(TransactionPaymentConfig, c).operational_fee_multiplier,
+            "operational_fee_multiplier",
             ' A fee multiplier for `Operational` extrinsics to compute "virtual tip" to boost their\n'
             " `priority`",
         ),
