@@ -167,7 +167,10 @@ class DevRuntime(Executive):
         extra = extra_bytes(nonce=nonce, tip=tip, era=era)
         return _encode_signed(self.call_codec.encode(call), signer=signer, signature=signature, extra=extra)
 
-    extra_bytes = staticmethod(extra_bytes)
+    @staticmethod
+    def extra_bytes(*, nonce: int, tip: int = 0, era: MortalEra | None = None) -> bytes:
+        """The signed extensions' extra: era, compact nonce, compact tip, metadata-hash mode."""
+        return extra_bytes(nonce=nonce, tip=tip, era=era)
 
 
 __all__ = [

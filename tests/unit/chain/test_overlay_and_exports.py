@@ -115,6 +115,15 @@ def _ruf022_key(name: str) -> tuple[int, list[object]]:
         "phala_agents.chain.pallets.timestamp",
         "phala_agents.chain.pallets.transaction_payment",
         "phala_agents.chain.runtime",
+        "phala_agents.chain._executive",
+        "phala_agents.chain._extrinsic",
+        "phala_agents.chain._genesis",
+        "phala_agents.chain._runtime_apis",
+        "phala_agents.chain._signature",
+        "phala_agents.chain._version",
+        "phala_agents.chain.pallets.agent_registry",
+        "phala_agents.chain.pallets.billing",
+        "phala_agents.chain.pallets.workers",
     ],
 )
 def test_exports_are_sorted_and_resolve(module: str) -> None:

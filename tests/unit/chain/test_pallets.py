@@ -203,6 +203,34 @@ def test_reserve_unreserve() -> None:
             bal.reserve(ALICE, 101 * ED)
 
 
+def test_reserve_or_raises_the_callers_error_and_changes_nothing() -> None:
+    with new_test_ext() as ext:
+        ext.set_block_number(1)
+        bal = ext.rt.pallet(Balances)
+        failure = ModuleError("Test", 99, "Failure", 0)
+        before = ext.root()
+        with pytest.raises(ModuleError) as exc:
+            bal.reserve_or(ALICE, 100 * ED, failure, keep_free=ED)  # would leave less than ED free
+        assert exc.value is failure
+        with pytest.raises(ModuleError) as exc:
+            bal.reserve_or(ALICE, 101 * ED, failure)  # more than is free
+        assert exc.value is failure
+        assert ext.root() == before
+        bal.reserve_or(ALICE, 99 * ED, failure, keep_free=ED)
+        assert bal.reserved_balance(ALICE) == 99 * ED and free(ext, ALICE) == ED
+
+
+def test_repatriate_reserved_pays_the_reserve_to_dest_free() -> None:
+    with new_test_ext() as ext:
+        ext.set_block_number(1)
+        bal = ext.rt.pallet(Balances)
+        bal.reserve(ALICE, 10 * ED)
+        bal.repatriate_reserved(ALICE, BOB, 4 * ED)
+        assert bal.reserved_balance(ALICE) == 6 * ED and free(ext, ALICE) == 90 * ED
+        assert free(ext, BOB) == 204 * ED
+        assert_last_event(ext, "Balances", "Transfer", {"from": ALICE, "to": BOB, "amount": 4 * ED})
+
+
 def test_sudo_errors_and_key_change() -> None:
     with new_test_ext() as ext:
         ext.set_block_number(1)
