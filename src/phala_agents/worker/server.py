@@ -199,25 +199,20 @@ class Metrics:
 
 # --- the gateway ---------------------------------------------------------------------------------
 
-# Young-generation threshold while serving (CPython's default is 700 allocations).
-GC_GEN0_THRESHOLD = 20_000
-
 
 def tune_gc() -> None:
-    """Take the start-up heap out of the collector's work and collect the young generation less often.
+    """Take the start-up heap out of the collector's work (``gc.freeze()``).
 
     After start-up the process holds a few hundred thousand long-lived objects (tiktoken's
-    ranks, pydantic schemas, the openai SDK's types). With CPython's defaults a full collection
-    ran every ~100 young ones and walked all of them: a pause of several ms every few dozen calls,
-    which is the gateway's p99. ``gc.freeze()`` moves everything alive now to a permanent
-    generation the collector never scans; a larger gen0 threshold makes young collections rarer
-    (each call allocates a few thousand objects, nearly all freed by reference counting).
+    ranks, pydantic schemas, the openai SDK's types). With nothing frozen, each full collection
+    walked all of them: pauses of several ms every few hundred calls, a good part of the
+    gateway's p99 at C=1. ``gc.freeze()`` moves everything alive now to a permanent generation
+    the collector never scans. The thresholds stay CPython's: a gen0 threshold of 20,000 made no
+    difference we could measure over the noise (bench/bench_gateway.py A/B, 4,000 calls each).
     Call once, when start-up is done (``Gateway.start`` does with ``GatewayConfig(tune_gc=True)``).
     """
     gc.collect()
     gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
