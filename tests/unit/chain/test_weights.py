@@ -28,14 +28,17 @@ from phala_agents.chain.frame import (
 )
 from phala_agents.chain.frame._types import RuntimeDispatchInfo
 from phala_agents.chain.pallets import (
+    AgentRegistryConfig,
     Balances,
     BalancesConfig,
+    BillingConfig,
     Sudo,
     SudoConfig,
     System,
     SystemConfig,
     Timestamp,
     TimestampConfig,
+    WorkersConfig,
 )
 from phala_agents.chain.runtime import runtime_version_dict
 from phala_agents.scale import U64
@@ -139,6 +142,26 @@ def test_unit_weights_are_injected_through_the_config() -> None:
     )
     sudo = rt.call_info(Call(pallet="Sudo", name="sudo", args={"call": TRANSFER})).weight
     assert sudo == UNIT_WEIGHT + UNIT_WEIGHT  # its own unit plus the transfer's
+
+
+def test_every_pallet_with_calls_takes_its_weights_from_its_config() -> None:
+    configs = {
+        **unit_configs(),
+        "AgentRegistry": AgentRegistryConfig(weights=UnitWeights()),
+        "Workers": WorkersConfig(weights=UnitWeights()),
+        "Billing": BillingConfig(weights=UnitWeights()),
+    }
+    rt = DevRuntime(configs=configs)
+    for pallet in rt.pallets.values():
+        for c in pallet.CALLS:
+            assert c.static_weight(pallet) in (None, UNIT_WEIGHT), (pallet.NAME, c.name)
+    for pallet_name, name, args in (
+        ("AgentRegistry", "register", {"name": b"n" * 64, "allow": [BOB] * 3, "tools": [0, 1]}),
+        ("AgentRegistry", "update", {"description": b"d" * 512, "tools": [0]}),
+        ("Billing", "settle", {"receipts": [{}] * 10}),
+    ):
+        weight = rt.call_info(Call(pallet=pallet_name, name=name, args=args)).weight
+        assert weight == UNIT_WEIGHT, (pallet_name, name)
 
 
 def test_a_transfer_under_unit_weights_pays_only_one_weight_unit() -> None:
