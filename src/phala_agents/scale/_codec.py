@@ -395,19 +395,25 @@ class BoundedVec(Codec[T]):
     """``BoundedVec<T, S>``: a ``Vec<T>`` (bytes for ``u8``) of at most ``max_len`` items.
 
     Encodes exactly like the vector; decoding more than ``max_len`` items is a ``DecodeError``
-    (what ``BoundedVec::decode`` does). In metadata it is the composite
+    (what ``BoundedVec::decode`` does). ``enforce=False`` leaves the bound to the pallet, which
+    then fails with its own declared error (``NameTooLong``) instead of making the whole
+    extrinsic undecodable. ``bound`` names ``S`` in the type name (``T::MaxNameLen``; the number
+    by default). In metadata it is the composite
     ``bounded_collections::bounded_vec::BoundedVec<T, S>`` around ``Vec<T>``, as in FRAME."""
 
-    __slots__ = ("inner", "max_len", "vec")
+    __slots__ = ("enforce", "inner", "max_len", "vec")
 
-    def __init__(self, inner: AnyCodec, max_len: int) -> None:
+    def __init__(
+        self, inner: AnyCodec, max_len: int, *, bound: str | None = None, enforce: bool = True
+    ) -> None:
         self.inner = inner
         self.max_len = max_len
+        self.enforce = enforce
         self.vec: AnyCodec = Bytes if inner is U8 else Vec(inner)
-        self.type_name = f"BoundedVec<{inner.type_name}, {max_len}>"
+        self.type_name = f"BoundedVec<{inner.type_name}, {max_len if bound is None else bound}>"
 
     def encode(self, value: T) -> bytes:
-        if len(cast("Sequence[object]", value)) > self.max_len:
+        if self.enforce and len(cast("Sequence[object]", value)) > self.max_len:
             raise ValueError(
                 f"{self.type_name}: found {len(cast('Sequence[object]', value))} items, "
                 f"wanted at most {self.max_len}"
@@ -415,9 +421,10 @@ class BoundedVec(Codec[T]):
         return self.vec.encode(value)
 
     def decode(self, data: bytes, offset: int = 0) -> tuple[T, int]:
-        length, _ = _read_len(data, offset, self.type_name)
-        if length > self.max_len:
-            raise decode_error(offset, self.type_name, f"{length} items", f"at most {self.max_len}")
+        if self.enforce:
+            length, _ = _read_len(data, offset, self.type_name)
+            if length > self.max_len:
+                raise decode_error(offset, self.type_name, f"{length} items", f"at most {self.max_len}")
         return cast("tuple[T, int]", self.vec.decode(data, offset))
 
     def default(self) -> T:
@@ -426,12 +433,13 @@ class BoundedVec(Codec[T]):
     def type_spec(self, reg: TypeRegistry) -> TypeSpec:
         return reg.composite(
             ("bounded_collections", "bounded_vec", "BoundedVec"),
-            (field(None, self.vec, f"Vec<{self.inner.type_name}>"),),
+            (field(None, self.vec, "Vec<T>"),),
             (("T", self.inner), ("S", None)),
             (),
         )
 
     def registry_key(self, reg: TypeRegistry) -> object:
+        # Like scale-info with S skipped: one entry per element type.
         return ("bounded_vec", reg.register(self.inner))
 
 

@@ -21,6 +21,7 @@ from phala_agents.scale import (
     U256,
     AccountId,
     Bool,
+    BoundedVec,
     Bytes,
     Compact,
     Era,
@@ -171,3 +172,16 @@ def test_deeply_nested_calls_and_unit_vectors_are_bounded() -> None:
     with pytest.raises(DecodeError):
         Vec(Tuple()).decode_all(encode_compact(2**30))
     assert Vec(Tuple()).decode_all(encode_compact(3)) == [(), (), ()]
+
+
+def test_bounded_vec_enforces_its_bound_unless_the_pallet_does() -> None:
+    strict = BoundedVec(U8, 2)
+    assert strict.type_name == "BoundedVec<u8, 2>"
+    assert strict.decode_all(b"\x08ab") == b"ab"
+    with pytest.raises(DecodeError, match="at most 2"):
+        strict.decode_all(b"\x0cabc")
+    with pytest.raises(ValueError, match="at most 2"):
+        strict.encode(b"abc")
+    lenient: BoundedVec[list[int]] = BoundedVec(U32, 1, bound="T::MaxTools", enforce=False)
+    assert lenient.type_name == "BoundedVec<u32, T::MaxTools>"
+    assert lenient.decode_all(lenient.encode([1, 2])) == [1, 2]  # the pallet reports TooManyTools

@@ -20,7 +20,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, cast
+from typing import Protocol, cast
 
 from phala_agents.chain.frame import (
     Blake2_128Concat,
@@ -51,9 +51,7 @@ from phala_agents.scale import (
     U32,
     U64,
     AccountId,
-    AnyCodec,
-    Bytes,
-    Codec,
+    BoundedVec,
     FixedBytes,
     Option,
     Struct,
@@ -62,11 +60,6 @@ from phala_agents.scale import (
     field,
     unit_enum,
 )
-
-if TYPE_CHECKING:
-    from phala_agents.scale._registry import TypeRegistry, TypeSpec
-
-T = TypeVar("T")
 
 AgentId = U64
 U64_MAX = 2**64 - 1
@@ -182,53 +175,19 @@ class AgentRegistryConfig:
 # --- types -------------------------------------------------------------------------------------------
 
 
-class BoundedVec(Codec[T], Generic[T]):
-    """``BoundedVec<T, S>`` as scale-info describes it (a composite around ``Vec<T>``, ``S`` skipped).
-
-    Encodes and decodes like the inner ``Vec`` without enforcing the bound: the pallet checks it
-    and reports its own error (see the module docstring)."""
-
-    def __init__(self, inner: Codec[T], item: AnyCodec, bound: str, limit: int) -> None:
-        self.inner = inner
-        self.item = item
-        self.bound = bound
-        self.limit = limit
-        self.type_name = f"BoundedVec<{item.type_name}, {bound}>"
-
-    def encode(self, value: T) -> bytes:
-        return self.inner.encode(value)
-
-    def decode(self, data: bytes, offset: int = 0) -> tuple[T, int]:
-        return self.inner.decode(data, offset)
-
-    def default(self) -> T:
-        return self.inner.default()
-
-    def type_spec(self, reg: TypeRegistry) -> TypeSpec:
-        return reg.composite(
-            ("bounded_collections", "bounded_vec", "BoundedVec"),
-            (field(None, self.inner, "Vec<T>"),),
-            (("T", self.item), ("S", None)),
-            (),
-        )
-
-    def registry_key(self, reg: TypeRegistry) -> object:
-        # Like scale-info with S skipped: one entry per element type.
-        return ("bounded_vec", reg.register(self.item))
-
-
 _CFG = AgentRegistryConfig()
 
 
 def _bytes_bound(bound: str, limit: int) -> BoundedVec[bytes]:
-    return BoundedVec(Bytes, U8, bound, limit)
+    # Not enforced while decoding: the pallet checks each bound and fails with its own error.
+    return BoundedVec(U8, limit, bound=bound, enforce=False)
 
 
 NameBytes = _bytes_bound("T::MaxNameLen", _CFG.max_name_len)
 DescriptionBytes = _bytes_bound("T::MaxDescriptionLen", _CFG.max_description_len)
 ModelBytes = _bytes_bound("T::MaxModelLen", _CFG.max_model_len)
 CiphertextBytes = _bytes_bound("T::MaxSealedPromptLen", _CFG.max_sealed_prompt_len)
-ToolList: BoundedVec[list[int]] = BoundedVec(Vec(AgentId), AgentId, "T::MaxTools", _CFG.max_tools)
+ToolList: BoundedVec[list[int]] = BoundedVec(AgentId, _CFG.max_tools, bound="T::MaxTools", enforce=False)
 
 _PATH = "pallet_agent_registry::types::"
 SealedBlob = Struct(
