@@ -209,12 +209,12 @@ class _Bound(Generic[V]):
         # Cast once here rather than on every read.
         self._decode = cast("Callable[[bytes], V]", item.value_codec.decode_all)
         self._optional = item.query is OptionQuery
-        self._default = item.default_value
+        self._default = cast("Callable[[], V]", item.default_value)
 
     def _get(self, key: bytes) -> V:
         raw = self._ext.current().get(key)
         if raw is None:
-            return self._default()  # type: ignore[return-value]
+            return self._default()
         return self._decode(raw)
 
     def _put(self, key: bytes, value: V) -> None:

@@ -299,6 +299,11 @@ _TAIL_ARGS = (
 )
 
 
+def _status(info: Mapping[str, object]) -> str:
+    """An ``AgentInfo``'s status variant name (``Active``, ``Paused``, ``Retired``)."""
+    return cast("tuple[str, None]", info["status"])[0]
+
+
 class AgentRegistry(Pallet, name="AgentRegistry"):
     """Agents as on-chain records governed by their owners (see chain/pallets/agent_registry.md)."""
 
@@ -485,7 +490,7 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
             raise self.error("AgentNotFound")
         if info["owner"] != who:
             raise self.error("NotOwner")
-        if info["status"][0] == "Retired":  # type: ignore[index]
+        if _status(info) == "Retired":
             raise self.error("AgentRetired")
         return who, info
 
@@ -509,7 +514,7 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
             raise self.error("TooManyTools")
         for tool in tools:
             found = self.agents.get(tool)
-            if found is None or found["status"][0] == "Retired":  # type: ignore[index]
+            if found is None or _status(found) == "Retired":
                 raise self.error("UnknownTool")
         if any(cast(int, prices[k]) > U64_MAX for k in ("per_1k_input", "per_1k_output", "per_mgas_code")):
             raise self.error("InvalidPrices")
@@ -699,7 +704,7 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
     def pause(self, origin: Origin, agent_id: int) -> None:
         """Pause an active agent (workers stop serving it)."""
         _, info = self._live(origin, agent_id)
-        if info["status"][0] == "Paused":  # type: ignore[index]
+        if _status(info) == "Paused":
             raise self.error("AlreadyPaused")
         info["status"] = ("Paused", None)
         self._store(agent_id, info)
@@ -709,7 +714,7 @@ class AgentRegistry(Pallet, name="AgentRegistry"):
     def resume(self, origin: Origin, agent_id: int) -> None:
         """Resume a paused agent."""
         _, info = self._live(origin, agent_id)
-        if info["status"][0] != "Paused":  # type: ignore[index]
+        if _status(info) != "Paused":
             raise self.error("NotPaused")
         info["status"] = ("Active", None)
         self._store(agent_id, info)
