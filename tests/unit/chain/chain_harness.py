@@ -19,6 +19,10 @@ from phala_agents.chain import (
     TransactionSource,
     rpc_error_of,
 )
+from phala_agents.chain.frame import Call, Origin
+from phala_agents.chain.pallets.balances import Balances
+from phala_agents.chain.pallets.system import System
+from phala_agents.chain.trie import trie_root
 from phala_agents.errors import DecodeError, InvalidTransaction
 from phala_agents.scale import blake2_256
 
@@ -36,6 +40,54 @@ class DictState:
     def next_key(self, key: bytes) -> bytes | None:
         i = bisect.bisect_right(self.keys, key)
         return self.keys[i] if i < len(self.keys) else None
+
+
+class TestExternalities:
+    """FRAME's ``new_test_ext()``: one runtime over an in-memory genesis state, all writes in one
+    overlay, so a test can compare the whole state (or its trie root) before and after a call."""
+
+    __test__ = False  # a harness, not a pytest test class
+
+    def __init__(self, runtime: DevRuntime) -> None:
+        self.rt = runtime
+        self.base = runtime.genesis_storage()
+        self.overlay = StorageOverlay(DictState(self.base))
+        runtime.ext.overlay = self.overlay
+        runtime.ext.events = []
+        self.balances = runtime.pallet(Balances)
+
+    def state(self) -> dict[bytes, bytes]:
+        out = dict(self.base)
+        for key, value in self.overlay.changes().items():
+            if value is None:
+                out.pop(key, None)
+            else:
+                out[key] = value
+        return out
+
+    def root(self) -> bytes:
+        return trie_root(self.state())
+
+    def set_block_number(self, n: int) -> None:
+        self.rt.pallet(System).number.put(n)
+        self.rt.ext.phase = b"\x00\x00\x00\x00\x00"
+
+    def run(self, pallet: str, name: str, origin: Origin, args: dict[str, object]) -> None:
+        """Dispatch a call; raise its DispatchError when it fails (storage already rolled back)."""
+        outcome = self.rt.dispatch(Call(pallet=pallet, name=name, args=args), origin)
+        if not outcome.ok:
+            assert outcome.error is not None
+            raise outcome.error
+
+    def last_event(self) -> tuple[str, str, object]:
+        e = self.rt.decoded_events()[-1]
+        return e["pallet"], e["event"], e["attributes"]  # type: ignore[return-value]
+
+    def free(self, who: bytes) -> int:
+        return self.balances.free_balance(who)
+
+    def reserved(self, who: bytes) -> int:
+        return self.balances.reserved_balance(who)
 
 
 @dataclass

@@ -5,7 +5,6 @@ sequences of random calls), the spec file against the generated metadata, golden
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,13 +12,14 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from chain_harness import TestExternalities
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scalecodec.base import RuntimeConfigurationObject, ScaleBytes
 from scalecodec.type_registry import load_type_registry_preset
 from substrateinterface import SubstrateInterface
 
-from phala_agents.chain import DEV_ACCOUNTS, DevRuntime, StorageOverlay
+from phala_agents.chain import DEV_ACCOUNTS, DevRuntime
 from phala_agents.chain.frame import Call, Origin
 from phala_agents.chain.pallets.agent_registry import (
     AgentInfo,
@@ -27,10 +27,7 @@ from phala_agents.chain.pallets.agent_registry import (
     AgentRegistryWeights,
     agent_info_max_encoded_len,
 )
-from phala_agents.chain.pallets.balances import Balances
-from phala_agents.chain.pallets.system import System
 from phala_agents.chain.pallets.workers import Workers, dev_cluster_public_key
-from phala_agents.chain.trie import trie_root
 from phala_agents.client import dev_cluster_key, open_prompt, prompt_commitment, seal_prompt
 from phala_agents.client.sealing import SealedBlob
 from phala_agents.errors import DispatchError, ModuleError, SealingError
@@ -43,22 +40,7 @@ UNIT = 10**12
 POOR = bytes([7]) * 32  # exists with a little balance, cannot cover a deposit
 
 
-class DictState:
-    """A ``StateReader`` over a dict (own copy: ``conftest`` names clash across test folders)."""
-
-    def __init__(self, data: dict[bytes, bytes]) -> None:
-        self.data = data
-        self.keys = sorted(data)
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.data.get(key)
-
-    def next_key(self, key: bytes) -> bytes | None:
-        i = bisect.bisect_right(self.keys, key)
-        return self.keys[i] if i < len(self.keys) else None
-
-
-class MockExt:
+class MockExt(TestExternalities):
     """``new_test_ext()``: the dev runtime over an in-memory genesis state."""
 
     def __init__(self) -> None:
@@ -74,35 +56,11 @@ class MockExt:
             "Sudo": {"key": ALICE},
             "Workers": {"cluster_key": (dev_cluster_public_key(), 0)},
         }
-        self.rt = DevRuntime(genesis_config=genesis)
-        self.base = self.rt.genesis_storage()
-        self.overlay = StorageOverlay(DictState(self.base))
-        self.rt.ext.overlay = self.overlay
-        self.rt.ext.events = []
+        super().__init__(DevRuntime(genesis_config=genesis))
         self.registry = self.rt.pallet(AgentRegistry)
-        self.balances = self.rt.pallet(Balances)
-
-    def state(self) -> dict[bytes, bytes]:
-        out = dict(self.base)
-        for k, v in self.overlay.changes().items():
-            if v is None:
-                out.pop(k, None)
-            else:
-                out[k] = v
-        return out
-
-    def root(self) -> bytes:
-        return trie_root(self.state())
-
-    def set_block_number(self, n: int) -> None:
-        self.rt.pallet(System).number.put(n)
-        self.rt.ext.phase = b"\x00\x00\x00\x00\x00"
 
     def dispatch(self, call_name: str, origin: Origin, /, **args: object) -> None:
-        outcome = self.rt.dispatch(Call(pallet="AgentRegistry", name=call_name, args=args), origin)
-        if not outcome.ok:
-            assert outcome.error is not None
-            raise outcome.error
+        self.run("AgentRegistry", call_name, origin, args)
 
     def events(self) -> list[tuple[str, str, object]]:
         return [(e["pallet"], e["event"], e["attributes"]) for e in self.rt.decoded_events()]  # type: ignore[misc]
@@ -111,12 +69,6 @@ class MockExt:
         info = self.registry.agents.get(agent_id)
         assert info is not None
         return cast(dict[str, Any], info)
-
-    def reserved(self, who: bytes) -> int:
-        return self.balances.reserved_balance(who)
-
-    def free(self, who: bytes) -> int:
-        return self.balances.free_balance(who)
 
 
 @contextmanager

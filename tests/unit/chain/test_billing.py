@@ -5,7 +5,6 @@ unbonding timeline, and the spec (``chain/pallets/billing.md``) against the decl
 
 from __future__ import annotations
 
-import bisect
 import random
 import re
 from collections.abc import Iterator, Mapping
@@ -15,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import sr25519
+from chain_harness import TestExternalities
 
-from phala_agents.chain import DevRuntime, StorageOverlay
+from phala_agents.chain import DevRuntime
 from phala_agents.chain.frame import Call, Origin, Pallet, StorageMap, Twox64Concat
-from phala_agents.chain.pallets.balances import Balances
 from phala_agents.chain.pallets.billing import (
     SETTLE_ERRORS,
     Billing,
@@ -28,7 +27,6 @@ from phala_agents.chain.pallets.billing import (
     authorization_message,
     receipt_id,
 )
-from phala_agents.chain.pallets.system import System
 from phala_agents.chain.runtime import dev_genesis_config
 from phala_agents.errors import DispatchError, ModuleError
 from phala_agents.scale import (
@@ -41,11 +39,6 @@ from phala_agents.scale import (
     field,
     storage_prefix,
 )
-
-try:
-    from phala_agents.chain.trie import trie_root
-except ImportError:  # pragma: no cover - the trie lands separately
-    trie_root = None
 
 ED = 10**9
 UNIT = 10**12
@@ -62,21 +55,6 @@ WORKER, OWNER = bytes([0xAA]) * 32, bytes([0xBB]) * 32
 NOBODY = bytes([0xCC]) * 32  # never endowed
 AGENT, AGENT_VERSION = 7, 3
 GENESIS = bytes([0x45]) * 32  # frame_system's BlockHash(0) before block 1 writes the real one
-
-
-class DictState:
-    """A ``StateReader`` over a dict (own copy: ``conftest`` is ambiguous across test folders)."""
-
-    def __init__(self, data: dict[bytes, bytes]) -> None:
-        self.data = data
-        self.keys = sorted(data)
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.data.get(key)
-
-    def next_key(self, key: bytes) -> bytes | None:
-        i = bisect.bisect_right(self.keys, key)
-        return self.keys[i] if i < len(self.keys) else None
 
 
 class FakeRegistry(Pallet, name="AgentRegistry"):
@@ -99,7 +77,7 @@ class BillingTestRuntime(DevRuntime):
     PALLETS = tuple(p for p in DevRuntime.PALLETS if p[0] not in ("AgentRegistry", "Billing"))
 
 
-class MockExt:
+class MockExt(TestExternalities):
     """``new_test_ext()``: a runtime over an in-memory genesis state."""
 
     def __init__(
@@ -111,53 +89,19 @@ class MockExt:
         }
         if real:  # the dev runtime as shipped: the real AgentRegistry (and the dev cluster key)
             genesis["Workers"] = dev_genesis_config()["Workers"]
-            self.rt: DevRuntime = DevRuntime(genesis_config=genesis)
+            runtime: DevRuntime = DevRuntime(genesis_config=genesis)
         else:
-            self.rt = BillingTestRuntime(
+            runtime = BillingTestRuntime(
                 extra_pallets=[(10, FakeRegistry, None), (12, Billing, config)], genesis_config=genesis
             )
-        self.base = self.rt.genesis_storage()
-        self.overlay = StorageOverlay(DictState(self.base))
-        self.rt.ext.overlay = self.overlay
-        self.rt.ext.events = []
+        super().__init__(runtime)
         self.billing = self.rt.pallet(Billing)
-        self.balances = self.rt.pallet(Balances)
-
-    def state(self) -> dict[bytes, bytes]:
-        out = dict(self.base)
-        for k, v in self.overlay.changes().items():
-            if v is None:
-                out.pop(k, None)
-            else:
-                out[k] = v
-        return out
-
-    def root(self) -> bytes | dict[bytes, bytes]:
-        state = self.state()
-        return trie_root(state) if trie_root is not None else state
-
-    def set_block_number(self, n: int) -> None:
-        self.rt.pallet(System).number.put(n)
-        self.rt.ext.phase = b"\x00\x00\x00\x00\x00"
 
     def dispatch(self, name: str, origin: Origin, **args: object) -> None:
-        outcome = self.rt.dispatch(Call(pallet="Billing", name=name, args=args), origin)
-        if not outcome.ok:
-            assert outcome.error is not None
-            raise outcome.error
+        self.run("Billing", name, origin, args)
 
     def events(self, pallet: str = "Billing") -> list[tuple[str, object]]:
         return [(e["event"], e["attributes"]) for e in self.rt.decoded_events() if e["pallet"] == pallet]  # type: ignore[misc]
-
-    def last_event(self) -> tuple[str, str, object]:
-        e = self.rt.decoded_events()[-1]
-        return e["pallet"], e["event"], e["attributes"]  # type: ignore[return-value]
-
-    def free(self, who: bytes) -> int:
-        return self.balances.free_balance(who)
-
-    def reserved(self, who: bytes) -> int:
-        return self.balances.reserved_balance(who)
 
 
 @contextmanager

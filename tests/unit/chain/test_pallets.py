@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 import pytest
-from chain_harness import DictState
+from chain_harness import DictState, TestExternalities
 
 from phala_agents.chain import DEV_ACCOUNTS, DevRuntime, StorageOverlay
 from phala_agents.chain.frame import Call, Origin
@@ -18,55 +18,22 @@ from phala_agents.chain.pallets.system import System
 from phala_agents.errors import BadOrigin, DispatchError, ModuleError
 from phala_agents.scale import blake2_128_concat, storage_prefix, twox128
 
-try:
-    from phala_agents.chain.trie import trie_root
-except ImportError:  # pragma: no cover - the trie lands separately
-    trie_root = None
-
 ALICE, BOB, CHARLIE = DEV_ACCOUNTS["Alice"], DEV_ACCOUNTS["Bob"], DEV_ACCOUNTS["Charlie"]
 ED = 10**9
 NOBODY = bytes([9]) * 32
 
 
-class MockExt:
+class MockExt(TestExternalities):
     """``new_test_ext()``: a runtime over an in-memory genesis state."""
 
     def __init__(self, balances: list[tuple[bytes, int]] | None = None) -> None:
         genesis = None
         if balances is not None:
             genesis = {"Balances": {"balances": balances}, "Sudo": {"key": ALICE}}
-        self.rt = DevRuntime(genesis_config=genesis)
-        self.base = self.rt.genesis_storage()
-        self.overlay = StorageOverlay(DictState(self.base))
-        self.rt.ext.overlay = self.overlay
-        self.rt.ext.events = []
-
-    def state(self) -> dict[bytes, bytes]:
-        out = dict(self.base)
-        for k, v in self.overlay.changes().items():
-            if v is None:
-                out.pop(k, None)
-            else:
-                out[k] = v
-        return out
-
-    def root(self) -> bytes | dict[bytes, bytes]:
-        state = self.state()
-        return trie_root(state) if trie_root is not None else state
-
-    def set_block_number(self, n: int) -> None:
-        self.rt.pallet(System).number.put(n)
-        self.rt.ext.phase = b"\x00\x00\x00\x00\x00"
+        super().__init__(DevRuntime(genesis_config=genesis))
 
     def dispatch(self, pallet: str, name: str, origin: Origin, **args: object) -> None:
-        outcome = self.rt.dispatch(Call(pallet=pallet, name=name, args=args), origin)
-        if not outcome.ok:
-            assert outcome.error is not None
-            raise outcome.error
-
-    def last_event(self) -> tuple[str, str, object]:
-        e = self.rt.decoded_events()[-1]
-        return e["pallet"], e["event"], e["attributes"]  # type: ignore[return-value]
+        self.run(pallet, name, origin, args)
 
 
 @contextmanager
