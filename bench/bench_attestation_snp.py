@@ -12,11 +12,8 @@ The real vectors from tests/data/snp are verified at their documented times.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
-import statistics
 import sys
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "unit" / "attestation"))
 from snp_vectors import SNP_VECTORS, SnpVector  # noqa: E402
 
-from _report import write_section  # noqa: E402
+from _report import format_us, time_call_us, write_section  # noqa: E402
 from phala_agents.attestation._x509 import SERIAL_WARNING_REGEX, load_certificate  # noqa: E402
 from phala_agents.attestation.sev import (  # noqa: E402
     ChainCache,
@@ -46,28 +43,6 @@ from phala_agents.attestation.trust import FixedClock, TrustedRoots  # noqa: E40
 
 SECTION = "Attestation (SNP)"
 TARGET_US = 300.0
-
-
-def _stats(fn: Callable[[], object], n: int, warmup: int = 50) -> tuple[float, float, float]:
-    for _ in range(warmup):
-        fn()
-    gc.collect()
-    times = []
-    for _ in range(n):
-        start = time.perf_counter_ns()
-        fn()
-        times.append(time.perf_counter_ns() - start)
-    times.sort()
-    return (
-        statistics.median(times) / 1000,
-        times[len(times) // 10] / 1000,
-        times[(len(times) * 9) // 10] / 1000,
-    )
-
-
-def _fmt(stat: tuple[float, float, float]) -> str:
-    med, p10, p90 = stat
-    return f"{med:,.0f} µs ({p10:,.0f}–{p90:,.0f})"
 
 
 def _omne_call(vec: SnpVector) -> Callable[[], object] | None:
@@ -102,16 +77,23 @@ def run(n_warm: int, n_cold: int) -> tuple[list[tuple[str, str]], dict[str, floa
         clock = FixedClock(vec.at)
         warm = VerifyOptions(clock=clock, cache=ChainCache())
         policy = Policy(max_vmpl=1, permit_provisional_firmware=True)
-        rows.append((f"{vid}: parse_report", _fmt(_stats(lambda vec=vec: parse_report(vec.report), n_warm))))
-        warm_stat = _stats(lambda vec=vec, o=warm: verify_report(vec.report, o, endorsement=vec.cert), n_warm)
+        rows.append(
+            (
+                f"{vid}: parse_report",
+                format_us(time_call_us(lambda vec=vec: parse_report(vec.report), n_warm)),
+            )
+        )
+        warm_stat = time_call_us(
+            lambda vec=vec, o=warm: verify_report(vec.report, o, endorsement=vec.cert), n_warm
+        )
         summary.setdefault("warm", warm_stat[0])  # the first vector, the one the floor is measured on
-        rows.append((f"{vid}: verify_report warm", _fmt(warm_stat)))
+        rows.append((f"{vid}: verify_report warm", format_us(warm_stat)))
         verified = verify_report(vec.report, warm, endorsement=vec.cert)
         rows.append(
             (
                 f"{vid}: verify_report + validate_report warm",
-                _fmt(
-                    _stats(
+                format_us(
+                    time_call_us(
                         lambda vec=vec, o=warm, p=policy: validate_report(
                             verify_report(vec.report, o, endorsement=vec.cert), p
                         ),
@@ -123,8 +105,8 @@ def run(n_warm: int, n_cold: int) -> tuple[list[tuple[str, str]], dict[str, floa
         rows.append(
             (
                 f"{vid}: verify_report cold (chain each time)",
-                _fmt(
-                    _stats(
+                format_us(
+                    time_call_us(
                         lambda vec=vec, c=clock: verify_report(
                             vec.report, VerifyOptions(clock=c, cache=ChainCache()), endorsement=vec.cert
                         ),
@@ -136,14 +118,18 @@ def run(n_warm: int, n_cold: int) -> tuple[list[tuple[str, str]], dict[str, floa
         )
         omne = _omne_call(vec)
         if omne is not None:
-            rows.append((f"{vid}: omne-attest 0.1.0 verify (same run)", _fmt(_stats(omne, n_warm))))
+            rows.append(
+                (f"{vid}: omne-attest 0.1.0 verify (same run)", format_us(time_call_us(omne, n_warm)))
+            )
         if vid == "milan_v5_gcp_bound":
             key = load_endorsement(vec.cert).public_key
             sig = encode_dss_signature(verified.report.signature_r, verified.report.signature_s)
             data = verified.report.signed_bytes
-            floor = _stats(lambda k=key, s=sig, d=data: k.verify(s, d, ec.ECDSA(hashes.SHA384())), n_warm)
+            floor = time_call_us(
+                lambda k=key, s=sig, d=data: k.verify(s, d, ec.ECDSA(hashes.SHA384())), n_warm
+            )
             summary["floor"] = floor[0]
-            rows.append(("floor: one ECDSA P-384 verify (cryptography, OpenSSL)", _fmt(floor)))
+            rows.append(("floor: one ECDSA P-384 verify (cryptography, OpenSSL)", format_us(floor)))
     return rows, summary
 
 

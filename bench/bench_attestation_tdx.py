@@ -22,17 +22,15 @@ Targets (issue 4): cold <= dcap-qvl, warm >= 3x faster than dcap-qvl.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import dcap_qvl
 
-from _report import write_section
+from _report import format_us, time_call_us, write_section
 from phala_agents.attestation.tdx import (
     VerificationCache,
     VerifyOptions,
@@ -57,28 +55,6 @@ class _CollateralOnlyCache(VerificationCache):
         if key.startswith(b"P"):
             return build()
         return super().get_or_build(key, build)
-
-
-def _stats(fn: Callable[[], object], n: int, warmup: int = 50) -> tuple[float, float, float]:
-    for _ in range(warmup):
-        fn()
-    gc.collect()
-    times = []
-    for _ in range(n):
-        start = time.perf_counter_ns()
-        fn()
-        times.append(time.perf_counter_ns() - start)
-    times.sort()
-    return (
-        statistics.median(times) / 1000,
-        times[len(times) // 10] / 1000,
-        times[(len(times) * 9) // 10] / 1000,
-    )
-
-
-def _fmt(stat: tuple[float, float, float]) -> str:
-    med, p10, p90 = stat
-    return f"{med:,.0f} µs ({p10:,.0f}–{p90:,.0f})"
 
 
 def run(n: int) -> list[dict[str, object]]:
@@ -114,7 +90,7 @@ def run(n: int) -> list[dict[str, object]]:
             ("dcap2", lambda r=raw, c=dcoll, t=now: dcap_qvl.verify(r, c, t)),
         ]
         for name, fn in calls:
-            row[name] = _stats(fn, n)
+            row[name] = time_call_us(fn, n)
         rows.append(row)
     return rows
 
@@ -158,9 +134,9 @@ def markdown(rows: list[dict[str, object]], n: int, runs: int = 1, loads: tuple[
         first = r["first"][0]  # type: ignore[index]
         warm = r["warm"][0]  # type: ignore[index]
         lines.append(
-            f"| {r['label']} | {_fmt(r['dcap'])} | {_fmt(r['cold'])} | {_fmt(r['first'])} | "  # type: ignore[arg-type]
-            f"{_fmt(r['dcap_json'])} | {_fmt(r['cold_json'])} | {_fmt(r['newp'])} | "  # type: ignore[arg-type]
-            f"{_fmt(r['warm'])} | {cold / dcap:.2f}x | {first / dcap:.2f}x | {dcap / warm:.1f}x |"  # type: ignore[arg-type]
+            f"| {r['label']} | {format_us(r['dcap'])} | {format_us(r['cold'])} | {format_us(r['first'])} | "  # type: ignore[arg-type]
+            f"{format_us(r['dcap_json'])} | {format_us(r['cold_json'])} | {format_us(r['newp'])} | "  # type: ignore[arg-type]
+            f"{format_us(r['warm'])} | {cold / dcap:.2f}x | {first / dcap:.2f}x | {dcap / warm:.1f}x |"  # type: ignore[arg-type]
         )
     lines += [
         "",
