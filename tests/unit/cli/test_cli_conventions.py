@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import structlog
 import typer
+from cli_fakes import fake_chain_status
 from typer.testing import CliRunner
 
 from phala_agents.cli import agents as agents_cli
@@ -292,26 +293,7 @@ class _FakeChain:
         return None
 
     def status(self) -> ChainStatus:
-        return ChainStatus(
-            url="ws://fake",
-            chain="Development",
-            chain_type="Development",
-            node_name="fake",
-            node_version="1",
-            spec_name="phala-agents",
-            spec_version=1,
-            transaction_version=1,
-            genesis_hash="0x" + "00" * 32,
-            best_number=5,
-            best_hash="0x" + "05" * 32,
-            finalized_number=4,
-            finalized_hash="0x" + "04" * 32,
-            metadata_hash="0x" + "aa" * 32,
-            ss58_format=42,
-            token_symbol="UNIT",
-            token_decimals=12,
-            dev_chain=True,
-        )
+        return fake_chain_status()
 
     def balance(self, address: str, *, at: object = "best") -> AccountBalance:
         return AccountBalance(address=address, nonce=3, free=10, reserved=0, frozen=0)
