@@ -120,7 +120,8 @@ class World:
 
 
 @contextmanager
-def gateway_world(upstream_root: str, tmp: Path) -> Iterator[World]:
+def gateway_world(upstream_root: str, tmp: Path, *, read_timeout: float = 1.0) -> Iterator[World]:
+    """A gateway on a static chain view; `read_timeout` is short so the slow scenarios time out fast."""
     meter = GasMeter()
     view = StaticChainView(genesis=GENESIS, meter=meter, head=10)
     ledger = Ledger(tmp / "ledger.sqlite")
@@ -135,8 +136,8 @@ def gateway_world(upstream_root: str, tmp: Path) -> Iterator[World]:
                 upstream_model=s,
                 tokenizer_url=upstream_root,
                 max_retries=0,
-                read_timeout=1.0,
-                total_timeout=2.0,
+                read_timeout=read_timeout,
+                total_timeout=2 * read_timeout,
                 max_output_tokens=64,
             )
             for s in SCENARIOS
