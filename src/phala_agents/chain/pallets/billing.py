@@ -5,6 +5,11 @@ The normative spec is ``chain/pallets/billing.md``. Escrow is the caller's reser
 agent owner and the worker. Each receipt runs in its own storage layer so that a bad one fails
 alone (``SettlementFailed`` with a ``SettleError`` reason) and the batch goes on.
 
+Settled receipts are pruned (billing.md "Pruning"): ``settle`` queues each one in ``PruneQueue``
+under the first block at which it can no longer be settled plus ``SettledRetention``, and
+``on_initialize`` of that block removes its ``UsedNonces`` and ``Settled`` entries, so neither map
+grows forever.
+
 The types here are the on-chain declarations; the worker keeps its own codecs of the same types
 (``phala_agents.worker.authorization``, the worker layer cannot import ``chain``) and a test checks
 that both encode byte for byte alike.
@@ -50,13 +55,17 @@ from phala_agents.scale import (
     U64,
     AccountId,
     Bool,
+    BoundedVec,
     Compact,
     FixedBytes,
     Option,
     Struct,
+    Tuple,
     Unit,
     Vec,
     blake2_256,
+    decode_compact,
+    encode_compact,
     field,
     unit_enum,
 )
@@ -134,6 +143,11 @@ SettleError = unit_enum(
     SETTLE_ERRORS,
     docs=("Why one receipt of a batch was not settled.",),
 )
+# One `PruneQueue` item: what `on_initialize` removes (`UsedNonces(caller, nonce)`, `Settled(id)`).
+PruneEntry = Tuple(AccountId, U64, ReceiptId)
+BLOCK_NUMBER_MAX = 2**32 - 1  # BlockNumber is u32
+# Where a full `PruneQueue` bucket spills: the next block, then doubling gaps (32 buckets at most).
+_SPILL_OFFSETS = (0, *(2**i for i in range(31)))
 
 # The signed messages (billing.md "Signatures"): domain-separated and wrapped like a wallet's signRaw.
 AUTHORIZATION_DOMAIN = b"phala-agents/call/v1"
@@ -171,19 +185,31 @@ class BillingWeightInfo(Protocol):
     def withdraw(self) -> Weight: ...
     def settle(self, receipts: int) -> Weight: ...
     def settle_actual(self, processed: int, already: int) -> Weight: ...
+    def on_initialize(self, pruned: int) -> Weight: ...
 
 
 @dataclass(frozen=True, slots=True)  # value equality, so equal Configs compare equal
 class BillingWeights:
     """The default ``BillingWeightInfo``. ``settle`` is linear in the batch: the per-receipt part
-    covers one sr25519 verification, four storage reads and writes and two transfers, measured by
-    ``bench/bench_settlement.py`` on the Python runtime. Proof sizes: one account read (3_593
-    bytes) for the escrow calls."""
+    covers one sr25519 verification, four storage reads and writes, two transfers and queueing the
+    receipt for pruning, measured by ``bench/bench_settlement.py`` on the Python runtime (about
+    160 µs; queueing adds a few µs, and about 160 µs at worst, when each receipt of a batch goes
+    to another nearly full ``PruneQueue`` bucket, which is copied). Proof sizes: one account read
+    (3_593 bytes) for the escrow calls.
+
+    ``on_initialize`` is linear in the entries it prunes (at most ``MaxPrunePerBlock``): the base
+    is one ``PruneQueue`` lookup (about 2 µs measured on the Python runtime), each entry its share
+    of decoding the bucket and two removals (about 3.6 µs), declared with ``settle``'s headroom.
+    Proof sizes: the bucket's key (47 bytes) and, per entry, its 72 bytes plus the ``UsedNonces``
+    key (96) and the ``Settled`` key and value (68)."""
 
     # The measured parts of `settle` (bench/bench_settlement.py reads `settle_per_receipt`).
     settle_base: ClassVar[Weight] = Weight(20_000_000, 0)
     settle_per_receipt: ClassVar[Weight] = Weight(400_000_000, 10_000)
     settle_already: ClassVar[Weight] = Weight(50_000_000, 100)  # one `Settled` lookup
+    # The measured parts of `on_initialize` (an empty block pays `prune_base` only).
+    prune_base: ClassVar[Weight] = Weight(5_000_000, 47)
+    prune_per_entry: ClassVar[Weight] = Weight(10_000_000, 236)
 
     def deposit(self) -> Weight:
         return Weight(60_000_000, 3_593)
@@ -205,6 +231,11 @@ class BillingWeights:
             per.proof_size * processed + dup.proof_size * already,
         )
 
+    def on_initialize(self, pruned: int) -> Weight:
+        """The hook: look up this block's ``PruneQueue`` bucket, prune its ``pruned`` entries."""
+        per = self.prune_per_entry
+        return self.prune_base + Weight(per.ref_time * pruned, per.proof_size * pruned)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BillingConfig:
@@ -213,16 +244,34 @@ class BillingConfig:
     max_receipts_per_settle: int = 1_000
     max_children: int = 16
     worker_share_per_mille: int = 100
+    # How long after a receipt's settle window closes its `Settled` entry still answers
+    # `AlreadySettled` rather than `Expired`: a worker that crashed mid-settlement and resubmits
+    # within that time learns its receipt landed; later it sees `Expired` for a receipt that may
+    # have been paid. 14_400 blocks is a day at Substrate's usual 6 s (longer in wall time on an
+    # instant-seal dev node, where blocks come with transactions): long enough for an operator
+    # to bring a worker back, short enough that the maps hold about a day of receipts.
+    settled_retention: int = 14_400
+    # At least the receipts a block can settle (75 % of 2 s / 400 µs = 3_750), so that pruning
+    # keeps up with settlement at full blocks; a full bucket is 4_096 x 10 µs = 41 ms of weight
+    # (2 % of a block) and 295 KB.
+    max_prune_per_block: int = 4_096
     weights: BillingWeightInfo = dc_field(default_factory=BillingWeights)
 
     def __post_init__(self) -> None:
         if not 0 <= self.worker_share_per_mille <= 1000:
             raise ValueError(f"worker_share_per_mille is {self.worker_share_per_mille}, wanted 0..=1000")
+        if self.max_prune_per_block < 1:
+            raise ValueError(f"max_prune_per_block is {self.max_prune_per_block}, wanted at least 1")
 
 
 _ACCOUNT = "T::AccountId"
 _BALANCE = "BalanceOf<T>"
 _AMOUNT = arg("amount", Compact(Balance), _BALANCE)
+# The bound is the Config's `max_prune_per_block`, which the pallet enforces itself (a test runtime
+# may pick another one); the number here only names it in the type.
+PruneBucket: BoundedVec[list[tuple[object, ...]]] = BoundedVec(
+    PruneEntry, BillingConfig().max_prune_per_block, bound="T::MaxPrunePerBlock", enforce=False
+)
 
 
 class _ReceiptFailed(Exception):
@@ -267,6 +316,16 @@ class Billing(Pallet, name="Billing"):
         Balance,
         query=ValueQuery,
         docs=" The sum of every escrow's balance and unbonding.",
+    )
+    prune_queue = StorageMap(
+        "PruneQueue",
+        Twox64Concat,
+        BlockNumber,
+        PruneBucket,
+        query=ValueQuery,
+        docs=" Settled receipts whose `UsedNonces` and `Settled` entries `on_initialize` removes at the\n"
+        " key's block: `expires_at_block + SettlementGrace + SettledRetention + 1`, or a later block\n"
+        " when that one's bucket was full.",
     )
 
     EVENTS = (
@@ -359,6 +418,20 @@ class Billing(Pallet, name="Billing"):
             "worker_share_per_mille",
             " Per mille of each charge paid to the worker; the rest goes to the agent owner.",
         ),
+        constant(
+            "SettledRetention",
+            BlockNumber,
+            "settled_retention",
+            " Blocks after a receipt's settle window closes during which it still answers\n"
+            " `AlreadySettled` (a worker's late retry); then its `UsedNonces` and `Settled` entries are\n"
+            " pruned and it answers `Expired`.",
+        ),
+        constant(
+            "MaxPrunePerBlock",
+            U32,
+            "max_prune_per_block",
+            " The most settled receipts `on_initialize` prunes in one block (a `PruneQueue` bucket).",
+        ),
     )
 
     config: BillingConfig
@@ -442,6 +515,7 @@ class Billing(Pallet, name="Billing"):
         now = self.system.number.get()
         genesis = self.system.block_hash.get(0)
         counts = {"settled": 0, "failed": 0, "already": 0}
+        prune: dict[int, list[bytes]] = {}  # block -> encoded PruneEntry items, in settle order
         for receipt in receipts:
             auth = cast(dict[str, object], receipt["authorization"])
             encoded_auth = CallAuthorization.encode(auth)
@@ -467,6 +541,11 @@ class Billing(Pallet, name="Billing"):
                 raise
             overlay.commit_transaction()
             counts["settled"] += 1
+            caller, nonce = auth["caller"], auth["nonce"]
+            prune_at = self._prune_block(cast(int, auth["expires_at_block"]))
+            prune.setdefault(prune_at, []).append(PruneEntry.encode((caller, nonce, rid)))
+        for block, entries in prune.items():
+            self._queue_for_pruning(block, entries)
         self.deposit_event("BatchSettled", {"worker": worker, **counts})
         processed = counts["settled"] + counts["failed"]
         return PostInfo(actual_weight=self.config.weights.settle_actual(processed, counts["already"]))
@@ -536,6 +615,53 @@ class Billing(Pallet, name="Billing"):
             {"receipt_id": rid, "caller": caller, "agent_id": agent_id, "charge": charge, "worker": worker},
         )
 
+    # --- pruning (billing.md "Pruning") -----------------------------------------------------------
+
+    def _prune_block(self, expires_at_block: int) -> int:
+        """The first block at which a receipt's entries may go: its settle window closed
+        (``Expired`` from then on) ``SettledRetention`` blocks earlier."""
+        cfg = self.config
+        return expires_at_block + cfg.settlement_grace + cfg.settled_retention + 1
+
+    def _queue_for_pruning(self, block: int, entries: list[bytes]) -> None:
+        """Append encoded ``PruneEntry`` items to ``PruneQueue(block)``, spilling what does not fit
+        into later buckets: ``block + 1``, then ``+ 2``, ``+ 4``, ... ``+ 2**30`` (32 buckets at
+        most, so the cost stays bounded however many are full; pruning later than due is always
+        safe). What finds no room (32 full buckets, or past ``BLOCK_NUMBER_MAX`` for an
+        authorization expiring near the end of the u32 range) is not queued: its entries stay for
+        good, as all did before pruning existed. Like ``StorageMap::try_append``, this rewrites the
+        length prefix and appends bytes without decoding the bucket's items."""
+        overlay = self.runtime.ext.current()
+        limit = self.config.max_prune_per_block
+        for offset in _SPILL_OFFSETS:
+            at = block + offset
+            if at > BLOCK_NUMBER_MAX:
+                return
+            key = self.prune_queue.key(at)
+            raw = overlay.get(key)
+            length, start = (0, 0) if raw is None else decode_compact(raw)
+            room = limit - length
+            if room <= 0:
+                continue
+            taken, entries = entries[:room], entries[room:]
+            body = memoryview(b"" if raw is None else raw)[start:]  # one copy of the bucket: the join
+            overlay.set(key, b"".join((encode_compact(length + len(taken)), body, *taken)))
+            if not entries:
+                return
+
+    def on_initialize(self, number: int) -> Weight:
+        """Prune the receipts queued for this block: remove their ``UsedNonces`` and ``Settled``
+        entries and the bucket. Writes nothing when the bucket is empty. No event (like
+        ``frame_system`` pruning ``BlockHash``)."""
+        entries = cast("list[tuple[bytes, int, bytes]]", self.prune_queue.get(number))
+        if not entries:
+            return self.config.weights.on_initialize(0)
+        for caller, nonce, rid in entries:
+            self.used_nonces.remove(caller, nonce)
+            self.settled.remove(rid)
+        self.prune_queue.remove(number)
+        return self.config.weights.on_initialize(len(entries))
+
     def _pay(self, caller: bytes, payee: bytes, amount: int) -> None:
         """``repatriate_reserved(caller -> payee, Free)``: unreserve, then transfer."""
         if amount:
@@ -595,6 +721,7 @@ class Billing(Pallet, name="Billing"):
 
 __all__ = [
     "AUTHORIZATION_DOMAIN",
+    "BLOCK_NUMBER_MAX",
     "RECEIPT_DOMAIN",
     "SETTLE_ERRORS",
     "Billing",
@@ -603,6 +730,8 @@ __all__ = [
     "BillingWeights",
     "CallAuthorization",
     "EscrowInfo",
+    "PruneBucket",
+    "PruneEntry",
     "Receipt",
     "ReceiptId",
     "SettleError",
