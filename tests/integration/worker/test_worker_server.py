@@ -28,7 +28,9 @@ BODY: dict[str, object] = {
 }
 
 
-def _seeded_world(fake_upstream: tuple[FakeOpenAI, str], tmp_path: Path, read_timeout: float) -> Iterator[World]:
+def _seeded_world(
+    fake_upstream: tuple[FakeOpenAI, str], tmp_path: Path, read_timeout: float
+) -> Iterator[World]:
     _fake, root = fake_upstream
     with gateway_world(root, tmp_path, read_timeout=read_timeout) as w:
         w.view.put_agent(make_agent(1))
