@@ -129,7 +129,9 @@ class MeteredCall:
                     charge=charge.amount,
                     estimated=charge.estimated,
                     signed=signed,
-                )
+                ),
+                # Only this call's reservation is open: no other receipt can share the commit.
+                alone=self._meter.open_reservations == 1,
             )
         except BaseException:
             # No receipt, no bill: a charge that can never settle must not hold the caller's budget.

@@ -202,6 +202,12 @@ class GasMeter:
 
     # --- call side ----------------------------------------------------------------------------
 
+    @property
+    def open_reservations(self) -> int:
+        """Reservations booked and not yet released (calls in flight, children included)."""
+        with self._lock:
+            return len(self._open)
+
     def available(self, caller: CallerId) -> int:
         """Escrow minus this worker's open reservations and unsettled charges."""
         with self._lock:

@@ -247,3 +247,32 @@ def test_group_commit_reports_a_collision_to_its_caller_only(ledger: Ledger) -> 
     results = asyncio.run(main())
     assert isinstance(results[5], ValueError)
     assert all(isinstance(r, tuple) for i, r in enumerate(results) if i != 5)
+
+
+def test_a_lone_receipt_commits_inline_and_a_burst_still_shares_a_commit(ledger: Ledger) -> None:
+    async def main() -> ReceiptWriter:
+        writer = ReceiptWriter(ledger)
+        for n in range(5):
+            _stored, inserted = await writer.record(_new(n), alone=True)
+            assert inserted and ledger.get(f"g-{n}") is not None  # committed before record returned
+        assert writer.batches == 5 and writer._flusher is None  # inline: no flush task was needed
+        burst = await asyncio.gather(*(writer.record(_new(n)) for n in range(5, 25)))
+        assert all(inserted for _, inserted in burst)
+        await writer.aclose()
+        return writer
+
+    writer = asyncio.run(main())
+    assert ledger.count() == 25
+    assert writer.batches == 5 + 1  # the 20 receipts of the burst shared one commit
+
+
+def test_an_inline_collision_raises_to_its_caller(ledger: Ledger) -> None:
+    _record(ledger, 1, caller="bob", id="g-7")
+
+    async def main() -> None:
+        writer = ReceiptWriter(ledger)
+        with pytest.raises(ValueError, match="already used by another authorization"):
+            await writer.record(_new(7), alone=True)
+
+    asyncio.run(main())
+    assert ledger.count() == 1
