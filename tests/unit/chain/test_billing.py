@@ -1,7 +1,8 @@
 """Billing pallet (index 12), FRAME style: a mock runtime (``new_test_ext``) with a stand-in
 AgentRegistry (only ``Agents``: owner and version), ``set_block_number`` first, ``assert_ok``,
 ``assert_noop`` (error and unchanged storage root), ``assert_last_event``, escrow invariants, the
-unbonding timeline, and the spec (``chain/pallets/billing.md``) against the declarations."""
+unbonding timeline, pruning (``run_to_block`` runs the hooks), and the spec
+(``chain/pallets/billing.md``) against the declarations."""
 
 from __future__ import annotations
 
@@ -11,22 +12,27 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pytest
 import sr25519
-from chain_harness import TestExternalities
+from chain_harness import DictState, MiniChain, TestExternalities
+from substrateinterface import SubstrateInterface
 
-from phala_agents.chain import DevRuntime
-from phala_agents.chain.frame import Call, Origin, Pallet, StorageMap, Twox64Concat
+from phala_agents.chain import DevRuntime, StorageOverlay
+from phala_agents.chain.frame import ZERO_WEIGHT, Call, Origin, Pallet, StorageMap, Twox64Concat, Weight
 from phala_agents.chain.pallets.billing import (
+    BLOCK_NUMBER_MAX,
     SETTLE_ERRORS,
     Billing,
     BillingConfig,
     BillingWeights,
     CallAuthorization,
+    PruneEntry,
     authorization_message,
     receipt_id,
 )
+from phala_agents.chain.pallets.system import System
 from phala_agents.chain.runtime import dev_genesis_config
 from phala_agents.errors import DispatchError, ModuleError
 from phala_agents.scale import (
@@ -36,6 +42,7 @@ from phala_agents.scale import (
     Struct,
     blake2_128_concat,
     blake2_256,
+    encode_compact,
     field,
     storage_prefix,
 )
@@ -112,6 +119,12 @@ def new_test_ext(config: BillingConfig | None = None) -> Iterator[MockExt]:
     yield ext
 
 
+# A short retention for the pruning tests: R's default receipt (expires_at_block 50, grace 100) is
+# pruned at block 50 + 100 + 10 + 1 = 161.
+PRUNE = BillingConfig(settled_retention=10)
+PRUNE_AT = 161
+
+
 def assert_ok(ext: MockExt, name: str, origin: Origin, **args: object) -> None:
     ext.dispatch(name, origin, **args)
 
@@ -138,6 +151,19 @@ def assert_last_event(ext: MockExt, pallet: str, event: str, attrs: object) -> N
 
 def signed(who: bytes) -> Origin:
     return Origin.signed(who)
+
+
+def run_to_block(ext: MockExt, n: int) -> Weight:
+    """FRAME's ``run_to_block``: each block up to ``n`` gets its number, then every pallet's
+    ``on_initialize`` (in index order, as the executive runs them); returns Billing's weight at ``n``."""
+    billing_weight = ZERO_WEIGHT
+    for number in range(ext.rt.pallet(System).number.get() + 1, n + 1):
+        ext.set_block_number(number)
+        for pallet in ext.rt.pallets.values():
+            weight = pallet.on_initialize(number)
+            if pallet is ext.billing:
+                billing_weight = weight
+    return billing_weight
 
 
 # --- receipts -------------------------------------------------------------------------------------
@@ -464,13 +490,21 @@ def test_settle_weight_is_linear_in_the_batch() -> None:
 
 
 def test_golden_storage_keys() -> None:
-    with new_test_ext() as ext:
+    with new_test_ext(PRUNE) as ext:
         assert_ok(ext, "deposit", signed(CALLER), amount=UNIT)
         key = storage_prefix("Billing", "Escrow") + blake2_128_concat(CALLER)
         assert ext.billing.escrow.key(CALLER) == key
         assert key in ext.state()
         assert storage_prefix("Billing", "TotalEscrow") in ext.state()
         assert ext.billing.settled.key(bytes(32)) == storage_prefix("Billing", "Settled") + bytes(32)
+        # PruneQueue(161): twox128("Billing") ++ twox128("PruneQueue") ++ twox64(161u32) ++ 161u32,
+        # computed with xxhash outside this code base.
+        golden = bytes.fromhex(
+            "23ea4b87df6180d81d28277b39523cd36407d8f1142d127ac818d227bd0d484befa9f374b4fad8b4a1000000"
+        )
+        assert ext.billing.prune_queue.key(161) == golden
+        assert_ok(ext, "settle", signed(WORKER), receipts=[R(nonce=1, charge=1).build()])
+        assert golden in ext.state()  # expires 50 + grace 100 + retention 10 + 1 (PRUNE config)
 
 
 def test_escrow_invariants_on_random_operations() -> None:
@@ -535,6 +569,230 @@ def test_escrow_invariants_on_random_operations() -> None:
         assert len(settled_ids) == len(set(settled_ids)) > 0
 
 
+# --- pruning (billing.md "Pruning") ---------------------------------------------------------------
+
+
+def queue(ext: MockExt) -> dict[int, list[tuple[bytes, int, bytes]]]:
+    return {block: [tuple(e) for e in entries] for block, entries in ext.billing.prune_queue.iter()}  # type: ignore[misc]
+
+
+def used_nonces(ext: MockExt) -> set[tuple[bytes, int]]:
+    """Every ``UsedNonces`` key: prefix ++ blake2_128(caller) ++ caller ++ twox64(nonce) ++ nonce."""
+    prefix = storage_prefix("Billing", "UsedNonces")
+    return {
+        (key[48:80], int.from_bytes(key[88:96], "little")) for key in ext.state() if key.startswith(prefix)
+    }
+
+
+def test_settle_queues_each_settled_receipt_for_pruning() -> None:
+    with new_test_ext(PRUNE) as ext:
+        assert_ok(ext, "deposit", signed(CALLER), amount=100 * UNIT)
+        good, bad, later = R(nonce=1), R(nonce=2, signer=OTHER_KP), R(nonce=3, expires_at_block=60)
+        assert_ok(ext, "settle", signed(WORKER), receipts=[good.build(), bad.build(), later.build()])
+        assert queue(ext) == {PRUNE_AT: [(CALLER, 1, good.id())], PRUNE_AT + 10: [(CALLER, 3, later.id())]}
+        # Already settled: nothing queued again (the state, queue included, is unchanged).
+        before = ext.root()
+        assert_ok(ext, "settle", signed(WORKER), receipts=[good.build(), later.build()])
+        assert ext.root() == before
+
+
+def test_pruning_happens_exactly_at_the_bucket_block() -> None:
+    with new_test_ext(PRUNE) as ext:
+        assert_ok(ext, "deposit", signed(CALLER), amount=100 * UNIT)
+        r = R(nonce=1)
+        assert_ok(ext, "settle", signed(WORKER), receipts=[r.build()])
+        assert run_to_block(ext, PRUNE_AT - 1) == BillingWeights().on_initialize(0)
+        assert ext.billing.used_nonces.contains(CALLER, 1)
+        assert ext.billing.settled.get(r.id()) == 1
+        # Past the settle window (150) but within the retention: a retry still learns AlreadySettled,
+        # and another authorization with the nonce, expiring within the retention, NonceUsed.
+        before = ext.root()
+        twin = R(nonce=1, expires_at_block=60)
+        assert_ok(ext, "settle", signed(WORKER), receipts=[r.build(), twin.build()])
+        assert ext.events()[-3:] == [
+            ("AlreadySettled", {"receipt_id": r.id()}),
+            ("SettlementFailed", {"receipt_id": twin.id(), "reason": ("NonceUsed", None)}),
+            ("BatchSettled", {"worker": WORKER, "settled": 0, "failed": 1, "already": 1}),
+        ]
+        assert ext.root() == before
+
+        assert run_to_block(ext, PRUNE_AT) == BillingWeights().on_initialize(1)
+        assert not ext.billing.used_nonces.contains(CALLER, 1)
+        assert not ext.billing.settled.contains(r.id())
+        assert ext.billing.prune_queue.key(PRUNE_AT) not in ext.state()
+        assert queue(ext) == {}
+
+        # After pruning the receipt is refused as Expired, and nothing changes.
+        before = ext.root()
+        escrow = ext.billing.escrow_of(CALLER)
+        assert_ok(ext, "settle", signed(WORKER), receipts=[r.build()])
+        assert ext.events()[-2:] == [
+            ("SettlementFailed", {"receipt_id": r.id(), "reason": ("Expired", None)}),
+            ("BatchSettled", {"worker": WORKER, "settled": 0, "failed": 1, "already": 0}),
+        ]
+        assert ext.root() == before
+        assert ext.billing.escrow_of(CALLER) == escrow
+        # The documented bound: an authorization with the same nonce expiring more than
+        # SettledRetention blocks after the first one settles once the first one is pruned.
+        reuse = R(nonce=1, expires_at_block=61)
+        assert_ok(ext, "settle", signed(WORKER), receipts=[reuse.build()])
+        assert ext.events()[-2][0] == "Settled"
+
+
+def test_an_empty_on_initialize_changes_nothing() -> None:
+    with new_test_ext(PRUNE) as ext:
+        assert_ok(ext, "deposit", signed(CALLER), amount=100 * UNIT)
+        assert_ok(ext, "settle", signed(WORKER), receipts=[R(nonce=1).build()])
+        events = len(ext.rt.ext.events)
+        for number in (2, PRUNE_AT - 1, PRUNE_AT + 1, BLOCK_NUMBER_MAX):
+            before = ext.root()
+            assert ext.billing.on_initialize(number) == BillingWeights().on_initialize(0)
+            assert ext.root() == before
+        assert len(ext.rt.ext.events) == events
+        assert list(queue(ext)) == [PRUNE_AT]
+
+
+def test_a_full_bucket_spills_into_later_blocks() -> None:
+    with new_test_ext(BillingConfig(settled_retention=10, max_prune_per_block=2)) as ext:
+        assert_ok(ext, "deposit", signed(CALLER), amount=100 * UNIT)
+        batch = [R(nonce=n, charge=UNIT) for n in range(5)]
+        assert_ok(ext, "settle", signed(WORKER), receipts=[r.build() for r in batch])
+
+        def items(*nonces: int) -> list[tuple[bytes, int, bytes]]:
+            return [(CALLER, n, R(nonce=n, charge=UNIT).id()) for n in nonces]
+
+        assert queue(ext) == {PRUNE_AT: items(0, 1), PRUNE_AT + 1: items(2, 3), PRUNE_AT + 2: items(4)}
+        # The next batch fills PRUNE_AT + 2, then skips to + 4 and + 8 (the gap doubles).
+        more = [R(nonce=n, charge=UNIT) for n in range(5, 9)]
+        assert_ok(ext, "settle", signed(WORKER), receipts=[r.build() for r in more])
+        assert queue(ext) == {
+            PRUNE_AT: items(0, 1),
+            PRUNE_AT + 1: items(2, 3),
+            PRUNE_AT + 2: items(4, 5),
+            PRUNE_AT + 4: items(6, 7),
+            PRUNE_AT + 8: items(8),
+        }
+        # Spilled entries are pruned at their bucket's block, not before.
+        assert run_to_block(ext, PRUNE_AT) == BillingWeights().on_initialize(2)
+        assert used_nonces(ext) == {(CALLER, n) for n in range(2, 9)}
+        assert run_to_block(ext, PRUNE_AT + 4) == BillingWeights().on_initialize(2)
+        assert used_nonces(ext) == {(CALLER, 8)}
+        run_to_block(ext, PRUNE_AT + 8)
+        assert used_nonces(ext) == set()
+        assert queue(ext) == {}
+        assert list(ext.billing.settled.iter()) == []
+
+
+def test_spilling_is_bounded_and_never_fails_a_receipt() -> None:
+    with new_test_ext(BillingConfig(settled_retention=10, max_prune_per_block=1)) as ext:
+        assert_ok(ext, "deposit", signed(CALLER), amount=100 * UNIT)
+        batch = [R(nonce=n, charge=UNIT) for n in range(33)]
+        assert_ok(ext, "settle", signed(WORKER), receipts=[r.build() for r in batch])
+        assert ext.events()[-1] == (
+            "BatchSettled",
+            {"worker": WORKER, "settled": 33, "failed": 0, "already": 0},
+        )
+        offsets = [0, *(2**i for i in range(31))]
+        assert sorted(queue(ext)) == [PRUNE_AT + o for o in offsets]  # 32 buckets
+        # The 33rd found no room: not queued, so its entries stay for good.
+        assert all(e[1] != 32 for entries in queue(ext).values() for e in entries)
+        assert ext.billing.used_nonces.contains(CALLER, 32)
+        # An authorization whose prune block would pass u32::MAX is settled, not queued.
+        last = BLOCK_NUMBER_MAX - 100 - 10 - 1  # pruned at u32::MAX exactly
+        ext.set_block_number(last)
+        edge, beyond = R(nonce=40, expires_at_block=last), R(nonce=41, expires_at_block=last + 1)
+        assert_ok(ext, "settle", signed(WORKER), receipts=[edge.build(), beyond.build()])
+        assert [n for n, _ in ext.events()[-3:]] == ["Settled", "Settled", "BatchSettled"]
+        assert queue(ext)[BLOCK_NUMBER_MAX] == [(CALLER, 40, edge.id())]
+        assert ext.billing.used_nonces.contains(CALLER, 41)
+
+
+def test_prune_weight_is_linear_bounded_and_keeps_up_with_settlement() -> None:
+    w = BillingWeights()
+    assert w.on_initialize(0) == BillingWeights.prune_base
+    step = w.on_initialize(1) - w.on_initialize(0)
+    assert step == w.on_initialize(2) - w.on_initialize(1) == BillingWeights.prune_per_entry
+    cfg, system = BillingConfig(), DevRuntime().system_config
+    full = w.on_initialize(cfg.max_prune_per_block)
+    assert full.ref_time <= system.max_block_ref_time // 20  # a full bucket: at most 5 % of a block
+    # Pruning keeps up with settlement: a bucket holds what the fullest block can settle.
+    assert cfg.max_prune_per_block >= system.normal_max_total.ref_time // w.settle_per_receipt.ref_time
+
+
+def test_the_executive_adds_the_prune_weight_to_the_block() -> None:
+    chain = MiniChain()
+    rt = chain.runtime
+    billing = rt.pallet(Billing)
+    # Three settled receipts queued for block 2, written straight into the genesis state.
+    overlay = StorageOverlay(DictState(chain.head.state))
+    rt.ext.overlay = overlay
+    entries = [(bytes([i]) * 32, i, blake2_256(bytes([i]))) for i in range(3)]
+    for caller, nonce, rid in entries:
+        billing.used_nonces.insert(caller, nonce, ())
+        billing.settled.insert(rid, 0)
+    bucket = encode_compact(3) + b"".join(PruneEntry.encode(e) for e in entries)
+    overlay.set(billing.prune_queue.key(2), bucket)
+    chain.head.state.update({k: v for k, v in overlay.changes().items() if v is not None})
+
+    def mandatory(state: dict[bytes, bytes]) -> Weight:
+        rt.ext.overlay = StorageOverlay(DictState(state))
+        w = cast("dict[str, dict[str, int]]", rt.system.block_weight.get())["mandatory"]
+        return Weight(w["ref_time"], w["proof_size"])
+
+    one, two = chain.produce(), chain.produce()
+    assert billing.used_nonces.key(entries[0][0], 0) in one.state
+    assert mandatory(two.state) - mandatory(one.state) == (
+        BillingWeights().on_initialize(3) - BillingWeights().on_initialize(0)
+    )
+    assert not any(k.startswith(storage_prefix("Billing", "UsedNonces")) for k in two.state)
+    assert not any(k.startswith(storage_prefix("Billing", "Settled")) for k in two.state)
+    assert billing.prune_queue.key(2) not in two.state
+
+
+def test_pruning_keeps_the_queue_and_the_maps_in_step_on_random_operations() -> None:
+    rng = random.Random(2024)
+    config = BillingConfig(settlement_grace=4, settled_retention=3, max_prune_per_block=3)
+    with new_test_ext(config) as ext:
+        assert_ok(ext, "deposit", signed(CALLER), amount=900 * UNIT)
+        issued: list[R] = []
+        settled_once: set[bytes] = set()
+        for block in range(2, 90):
+            run_to_block(ext, block)
+            batch = []
+            for _ in range(rng.randrange(0, 6)):
+                if issued and rng.random() < 0.3:
+                    batch.append(rng.choice(issued))  # a retry: AlreadySettled, later Expired
+                    continue
+                expires = block + rng.randrange(0, 6)
+                r = R(nonce=rng.randrange(40), charge=UNIT // 100, expires_at_block=expires)
+                issued.append(r)
+                batch.append(r)
+            if batch:
+                ext.dispatch("settle", signed(WORKER), receipts=[r.build() for r in batch])
+                for name, attrs in ext.events()[-len(batch) - 1 :]:
+                    if name == "Settled":
+                        rid = cast(bytes, cast("dict[str, object]", attrs)["receipt_id"])
+                        assert rid not in settled_once  # a receipt id settles at most once
+                        settled_once.add(rid)
+            buckets = queue(ext)
+            queued = [e for entries in buckets.values() for e in entries]
+            assert all(b > block and len(entries) <= 3 for b, entries in buckets.items())
+            assert sorted((c, n) for c, n, _ in queued) == sorted(used_nonces(ext))
+            settled = sorted(rid for rid, _ in ext.billing.settled.iter())
+            assert sorted(rid for _, _, rid in queued) == settled
+        run_to_block(ext, 200)
+        assert queue(ext) == {}
+        assert used_nonces(ext) == set()
+        assert list(ext.billing.settled.iter()) == []
+        assert len(settled_once) > 20
+
+
+def test_pruning_in_the_metadata_through_substrate_interface(substrate: SubstrateInterface) -> None:
+    assert substrate.get_constant("Billing", "SettledRetention").value == 14_400
+    assert substrate.get_constant("Billing", "MaxPrunePerBlock").value == 4_096
+    assert substrate.query("Billing", "PruneQueue", [161]).value == []
+
+
 # --- the spec agrees with the declarations --------------------------------------------------------
 
 
@@ -575,6 +833,9 @@ def test_spec_matches_the_pallet() -> None:
     assert constants == values
     assert "20_000_000 + 400_000_000 per receipt" in text
     assert BillingWeights().settle(1).ref_time == 20_000_000 + 400_000_000
+    assert "`5_000_000 + 10_000_000 per pruned\n  entry`" in text
+    assert BillingWeights().on_initialize(1).ref_time == 5_000_000 + 10_000_000
+    assert "PruneQueue(a.expires_at_block + SettlementGrace + SettledRetention + 1)" in text
 
 
 def test_malformed_signature_bytes_are_bad_signature_not_a_panic() -> None:
