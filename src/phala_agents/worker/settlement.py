@@ -17,6 +17,10 @@ extrinsic with the worker key and waits for it to be **finalized**; then, per re
 Idempotent by construction: the chain ignores a receipt id it has settled (``AlreadySettled``),
 so a batch resubmitted after a crash or a lost answer never charges twice. At start-up every
 ``submitted`` receipt is put back to ``pending`` (the process that submitted it is gone).
+The chain answers ``AlreadySettled`` for ``SettledRetention`` blocks (14,400 on dev) after the
+receipt's settle window closed, then prunes it (billing.md "Pruning"): a receipt resubmitted
+after a longer outage fails as ``Expired`` and is marked ``failed`` here although it may have
+been paid. Nothing is charged twice either way; only that ledger label is then uncertain.
 """
 
 from __future__ import annotations

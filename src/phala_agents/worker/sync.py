@@ -211,6 +211,10 @@ class ChainSync:
 
     @staticmethod
     def _nonces(client: ChainClient, caller: bytes, at: str) -> set[int]:
+        # Billing prunes `UsedNonces` (billing.md "Pruning"): a nonce leaves the map
+        # `SettledRetention` blocks after its authorization's settle window closed. That
+        # authorization is expired, and the server refuses an expired one before this guard
+        # matters, so a nonce missing here for that reason lets nothing through.
         used: set[int] = set()
         for key, _value in client.query_map("Billing", "UsedNonces", "0x" + caller.hex(), at=at):
             nonce = key[-1] if isinstance(key, list) else key
