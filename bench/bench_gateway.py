@@ -63,6 +63,8 @@ CONCURRENCY = (1, 50, 200)
 COUNTS = {1: 1000, 50: 3000, 200: 4000}
 QUICK = {1: 50, 50: 300, 200: 400}
 LITELLM_COUNTS = {1: 200, 50: 1000, 200: 1000}
+# (target, ledger durability, busy-poll window in us): "gateway" is `worker run`'s defaults.
+GATEWAYS = (("gateway", "process", 500), ("gateway-nopoll", "process", 0), ("gateway-power", "power", 500))
 
 
 def free_port() -> int:
@@ -118,7 +120,7 @@ def serve_upstream(port: int) -> None:
 # --- the gateway under test (its own process) ------------------------------------------------------
 
 
-def serve_gateway(port: int, upstream_port: int, ledger_dir: str, durability: str) -> None:
+def serve_gateway(port: int, upstream_port: int, ledger_dir: str, durability: str, busy_poll_us: int) -> None:
     import uvicorn
     from substrateinterface import Keypair
 
@@ -161,6 +163,7 @@ def serve_gateway(port: int, upstream_port: int, ledger_dir: str, durability: st
             UpstreamModel(name="bench", base_url=f"http://127.0.0.1:{upstream_port}/v1", max_retries=0)
         ],
         tune_gc=os.environ.get("BENCH_TUNE_GC", "1") == "1",  # as `worker run` does
+        busy_poll_us=busy_poll_us,
     )
     ledger = Ledger(Path(ledger_dir) / "ledger.sqlite", durability=durability)  # type: ignore[arg-type]
     gateway = Gateway(config, view=view, meter=meter, ledger=ledger)
@@ -406,16 +409,16 @@ def run(quick: bool) -> tuple[list[Cell], list[str]]:
     procs: list[subprocess.Popen[bytes]] = []
     cells: list[Cell] = []
     try:
-        up_port, gw_port, power_port = free_port(), free_port(), free_port()
+        up_port, gw_port, nopoll_port, power_port = free_port(), free_port(), free_port(), free_port()
         me = [sys.executable, str(Path(__file__).resolve())]
         procs.append(
             subprocess.Popen([*_pin(0), *me, "--serve-upstream", str(up_port)], start_new_session=True)
         )
         _wait_port(up_port, procs[-1])
-        ports = {"gateway": gw_port, "gateway-power": power_port}
+        ports = {"gateway": gw_port, "gateway-nopoll": nopoll_port, "gateway-power": power_port}
         gateways: dict[str, subprocess.Popen[bytes]] = {}
-        for name, durability in (("gateway", "process"), ("gateway-power", "power")):
-            ledger_dir = tmp / durability
+        for name, durability, busy_poll_us in GATEWAYS:
+            ledger_dir = tmp / name
             ledger_dir.mkdir()
             with (tmp / f"{name}.log").open("wb") as log:
                 gateways[name] = subprocess.Popen(
@@ -427,6 +430,7 @@ def run(quick: bool) -> tuple[list[Cell], list[str]]:
                         str(up_port),
                         str(ledger_dir),
                         durability,
+                        str(busy_poll_us),
                     ],
                     stdout=log,
                     stderr=log,
@@ -442,6 +446,26 @@ def run(quick: bool) -> tuple[list[Cell], list[str]]:
         cells += _measure(
             "direct", up_port, lambda n: _plain_requests(n, "/v1/chat/completions", "bench", {}), counts
         )
+        if _pin(0):
+            # The same direct call from core 1: what one hop between the cores costs (each
+            # gateway call adds one: gateway -> upstream), with the cores idle between calls.
+            os.sched_setaffinity(0, {1})
+            latencies, errors, seconds = asyncio.run(
+                _run_cell(up_port, _plain_requests(counts[1], "/v1/chat/completions", "bench", {}), 1)
+            )
+            os.sched_setaffinity(0, {0})
+            latencies.sort()
+            cells.append(
+                Cell(
+                    target="direct-cross-core",
+                    concurrency=1,
+                    count=counts[1],
+                    errors=errors,
+                    p50_ms=statistics.median(latencies) * 1000,
+                    p99_ms=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+                    rps=counts[1] / seconds,
+                )
+            )
         for name, proc in gateways.items():  # one gateway on core 1 at a time
             cells += _measure(
                 name, ports[name], lambda n: _gateway_requests(n, worker), counts, log=tmp / f"{name}.log"
@@ -504,7 +528,7 @@ def _median_or_none(values: list[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
-OURS = ("gateway", "gateway-power")
+OURS = ("gateway", "gateway-nopoll", "gateway-power")
 
 
 def markdown(runs: list[list[Cell]], notes: list[str], loads: list[float]) -> str:
@@ -520,11 +544,16 @@ def markdown(runs: list[list[Cell]], notes: list[str], loads: list[float]) -> st
         "timed window); the gateway checks it (sr25519 verify), estimates with tiktoken, reserves, calls",
         "the upstream (lean HTTP/1.1 pool), charges, signs the receipt (sr25519), commits it to the",
         "SQLite ledger (group commit) and writes one JSON log line, as `worker run` does (GC tuned).",
-        "`gateway`: the default `--ledger-durability process` (WAL, synchronous=NORMAL: survives",
-        "`kill -9`, no fsync per call); `gateway-power`: `power` (synchronous=FULL, an fsync per",
-        "commit). Ledgers on the disk (not tmpfs). Overhead = the target's percentile minus the direct",
-        "call's at the same concurrency. \"inside\": the gateway's own time per call (the `ms` of its",
-        "log line: handler entered to response built, so without HTTP parsing, socket writes and",
+        "`gateway`: `worker run`'s defaults: `--ledger-durability process` (WAL, synchronous=NORMAL:",
+        "survives `kill -9`, no fsync per call) and `--busy-poll-us 500` (the loop polls instead of",
+        "idling for 0.5 ms after a call starts and ends, see `worker/busy_poll.py`);",
+        "`gateway-nopoll`: the same with `--busy-poll-us 0`; `gateway-power`: `power`",
+        "(synchronous=FULL, an fsync per commit). `direct-cross-core`: the direct call sent from core",
+        "1, i.e. the cost of one hop between the two (idle) cores, which every gateway call adds once",
+        "(gateway -> upstream) and the `direct` baseline never pays. Ledgers on the disk (not tmpfs).",
+        "Overhead = the target's percentile minus the direct call's at the same concurrency (the",
+        'same-core `direct`, the stricter baseline). "inside": the gateway\'s own time per call (the',
+        "`ms` of its log line: handler entered to response built, so without HTTP parsing, socket writes and",
         "waiting for the CPU), over the same calls: where it is far below the outside p99, the tail is",
         "the process waiting to run, not the gateway's code.",
         "",
@@ -590,21 +619,26 @@ def markdown(runs: list[list[Cell]], notes: list[str], loads: list[float]) -> st
 
 
 WHY = [
-    "Where a call's ~0.9 ms of gateway CPU goes (cProfile of one gateway process at C=1, then",
-    "fixes): uvicorn/httptools parsing and socket writes ~0.15 ms (a syscall costs 20-40 us on",
-    "this VM), the SQLite commit ~0.05 ms in `process` mode (0.3-5 ms with the fsync of `power`),",
-    "sr25519 verify 0.05 ms and sign 0.035 ms, the upstream round trip and its JSON validation",
-    "~0.15 ms, tiktoken estimate ~0.02 ms, the JSON log line ~0.025 ms. Removed: the fsync per call",
+    "Where a call's time goes at C=1 (py-spy on the gateway process, then A/B runs): a third of",
+    "the gateway's busy time is three socket writes (the response head, its body, the upstream",
+    "request): each wakes a process on the other core, and waking an idle core is expensive on",
+    "this VM (a socket round trip between processes on two idle cores: ~110 us; on one core:",
+    "~8 us). Coalescing the response head and body into one write did not help (the first write",
+    "pays the wake-up); keeping the gateway's core awake does: `--busy-poll-us 500` (default)",
+    "saves ~0.2 ms at C=1 and nothing at C=50/200, where the loop never idles. The rest: the",
+    "SQLite commit ~0.1 ms in `process` mode (3-4x its cost in a tight loop: the gateway's other",
+    "work evicts SQLite's pages from the small caches; 0.3-5 ms with the fsync of `power`),",
+    "authorization parsing and sr25519 verify ~0.13 ms, receipt encoding and sign ~0.06 ms, the",
+    "JSON log line ~0.06 ms, tiktoken estimate ~0.02 ms. Removed earlier: the fsync per call",
     "(default `process` durability), the second log line per call, the SQLite read-back after an",
     "insert, re-encoding the authorization 3-4 times per call (now cached), model_dump + json.dumps",
     "of the response (pydantic's JSON serializer instead), Starlette's router and middleware on the",
-    "hot route, the thread hop for a commit without fsync. Part of the p99 tail was full GC",
-    "collections walking the start-up heap (tiktoken ranks, pydantic schemas): `tune_gc` freezes",
-    "that heap after start-up (A/B at C=1, 4,000 calls: p50 1.21-1.25 ms and p99 ~9.3 ms without,",
-    "1.03-1.07 ms and 1.8-7.7 ms with). The rest of the C=1 tail is the shared machine: other",
-    "jobs' processes preempt the pinned gateway for milliseconds. With more callers the gateway is",
-    "CPU-bound on its one core: the latency at C=50 and C=200 is queueing. LiteLLM here routes only",
-    "(no database, no budgets) and costs far more per call.",
+    "hot route, the thread hop and the group-commit task for a lone receipt (it commits inline),",
+    "and full GC collections walking the start-up heap (`tune_gc` freezes it after start-up).",
+    "The rest of the C=1 tail is the shared machine: other jobs' processes preempt the pinned",
+    "gateway for milliseconds. With more callers the gateway is CPU-bound on its one core: the",
+    "latency at C=50 and C=200 is queueing. LiteLLM here routes only (no database, no budgets)",
+    "and costs far more per call.",
 ]
 
 
@@ -619,8 +653,8 @@ def main() -> None:
     if len(sys.argv) >= 3 and sys.argv[1] == "--serve-upstream":
         serve_upstream(int(sys.argv[2]))
         return
-    if len(sys.argv) >= 6 and sys.argv[1] == "--serve-gateway":
-        serve_gateway(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5])
+    if len(sys.argv) >= 7 and sys.argv[1] == "--serve-gateway":
+        serve_gateway(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6]))
         return
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(

@@ -55,6 +55,7 @@ from phala_agents.worker.authorization import (
     sign_receipt,
     verify_authorization,
 )
+from phala_agents.worker.busy_poll import BusyPoll
 from phala_agents.worker.call import CallSpec, MeteredCall, MeteredResult, ReceiptDraft
 from phala_agents.worker.caller import canonical_json
 from phala_agents.worker.fast_upstream import FastUpstreamClient
@@ -229,6 +230,9 @@ class GatewayConfig:
     fast_upstream: bool = True
     # Process-wide GC tuning at start (``tune_gc``): the serving process sets it, tests do not.
     tune_gc: bool = False
+    # Poll instead of idling for this long after a call starts and ends (worker/busy_poll.py);
+    # 0 = off. ``worker run`` defaults to 500.
+    busy_poll_us: int = 0
 
     def __repr__(self) -> str:
         return (
@@ -269,6 +273,7 @@ class Gateway:
         self._addresses: dict[bytes, str] = {}
         # receipt id -> the caller's signed authorization, for the receipt signer.
         self._inflight_auth: dict[str, SignedAuthorization] = {}
+        self._busy_poll = BusyPoll(config.busy_poll_us)
 
     # lifecycle
 
@@ -294,6 +299,7 @@ class Gateway:
             tune_gc()
 
     async def stop(self) -> None:
+        await self._busy_poll.aclose()
         if self._writer is not None:
             await self._writer.aclose()
         if self._upstream is not None:
@@ -596,6 +602,7 @@ class Gateway:
 
     async def chat_completions(self, request: Request) -> Response:
         started = time.perf_counter()
+        self._busy_poll.touch()  # the upstream's answer comes next: stay awake for it
         raw = await request.body()
         try:
             checked = self._check(request.headers.get(AUTHORIZATION_HEADER), raw)
@@ -740,6 +747,7 @@ class Gateway:
         started: float,
         metered: MeteredResult | None = None,
     ) -> None:
+        self._busy_poll.touch()  # and for the caller's next request
         seconds = time.perf_counter() - started
         self.metrics.observe(outcome=outcome, stream=stream, seconds=seconds)
         fields: dict[str, object] = {"outcome": outcome, "stream": stream, "ms": round(seconds * 1000, 3)}

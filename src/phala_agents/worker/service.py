@@ -48,6 +48,8 @@ class WorkerOptions:
     port: int = 8080
     settlement: SettlementConfig = field(default_factory=SettlementConfig)
     settle: bool = True
+    # See worker/busy_poll.py: poll instead of idling for this long around each call; 0 = off.
+    busy_poll_us: int = 500
 
     def __repr__(self) -> str:
         return (
@@ -92,6 +94,7 @@ class WorkerService:
                 ss58_format=self.sync.ss58_format,
                 dev_chain=self.sync.dev_chain,
                 tune_gc=tune_gc,
+                busy_poll_us=self.options.busy_poll_us,
             ),
             view=self.sync,
             meter=self.meter,

@@ -322,3 +322,15 @@ def test_replay_guard_forgets_expired_and_recorded_authorizations(world: World) 
     replay = world.post(BODY, long_lived)
     assert replay.status_code == 409 and replay.json()["error"]["code"] == "nonce_used"
     assert world.ledger.count() == 3
+
+
+def test_a_call_keeps_the_loop_polling_when_busy_poll_is_on(
+    fake_upstream: tuple[FakeOpenAI, str], tmp_path: Path
+) -> None:
+    _fake, root = fake_upstream
+    with gateway_world(root, tmp_path, busy_poll_us=100_000) as world:
+        world.view.put_agent(make_agent(1))
+        world.view.set_escrow(bytes(world.alice.public_key), 1_000_000)
+        assert world.gateway._busy_poll.polls == 0
+        assert world.post(BODY, world.signed(BODY)).status_code == 200
+        assert world.gateway._busy_poll.polls > 0

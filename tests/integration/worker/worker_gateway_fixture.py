@@ -120,7 +120,9 @@ class World:
 
 
 @contextmanager
-def gateway_world(upstream_root: str, tmp: Path, *, read_timeout: float = 1.0) -> Iterator[World]:
+def gateway_world(
+    upstream_root: str, tmp: Path, *, read_timeout: float = 1.0, busy_poll_us: int = 0
+) -> Iterator[World]:
     """A gateway on a static chain view; `read_timeout` is short so the slow scenarios time out fast."""
     meter = GasMeter()
     view = StaticChainView(genesis=GENESIS, meter=meter, head=10)
@@ -142,6 +144,7 @@ def gateway_world(upstream_root: str, tmp: Path, *, read_timeout: float = 1.0) -
             )
             for s in SCENARIOS
         ],
+        busy_poll_us=busy_poll_us,
     )
     gateway = Gateway(config, view=view, meter=meter, ledger=ledger)
     with serve_app(build_app(gateway)) as root:
