@@ -27,13 +27,11 @@ import structlog
 from openai.types.chat import ChatCompletion
 
 from phala_agents.errors import UpstreamError, UpstreamTimeout
-from phala_agents.worker.meter import Usage
 from phala_agents.worker.upstream import (
     ChatRequest,
     CompletionResult,
     UpstreamClient,
     UpstreamModel,
-    _usage_from,
     _wire_messages,
 )
 
@@ -183,21 +181,4 @@ class FastUpstreamClient(UpstreamClient):
             completion = ChatCompletion.model_validate_json(answer)
         except ValueError as exc:
             raise UpstreamError(f"upstream {model.name}: completion answer is not a chat completion") from exc
-        usage = _usage_from(completion.usage)
-        if usage is None:
-            tokenizer = self.tokenizer(name)
-            text = "".join(choice.message.content or "" for choice in completion.choices)
-            usage = Usage(
-                prompt_tokens=await tokenizer.count_prompt(request.messages),
-                completion_tokens=await tokenizer.count_text(text),
-                estimated=True,
-            )
-        log.debug(
-            "upstream_completion_done",
-            model=model.name,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            estimated=usage.estimated,
-            ms=round((time.monotonic() - started) * 1000, 2),
-        )
-        return CompletionResult(completion=completion, usage=usage)
+        return await self._with_usage(model, request, completion, started)

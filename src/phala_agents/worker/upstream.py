@@ -514,9 +514,16 @@ class UpstreamClient:
             ) from exc
         except openai.OpenAIError as exc:
             raise _fault(model, exc, "completion") from exc
+        return await self._with_usage(model, request, completion, started)
+
+    async def _with_usage(
+        self, model: UpstreamModel, request: ChatRequest, completion: ChatCompletion, started: float
+    ) -> CompletionResult:
+        """The completion and its usage: the upstream's, else counted by the model's tokenizer
+        (marked estimated). ``started``: ``time.monotonic()`` when the call began, for the log."""
         usage = _usage_from(completion.usage)
         if usage is None:
-            tokenizer = self._tokenizers[name]
+            tokenizer = self._tokenizers[model.name]
             text = "".join(choice.message.content or "" for choice in completion.choices)
             usage = Usage(
                 prompt_tokens=await tokenizer.count_prompt(request.messages),
