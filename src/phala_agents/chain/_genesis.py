@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from phala_agents.chain._version import SPEC_NAME, SPEC_VERSION
 from phala_agents.chain.frame import FrameRuntime, StorageOverlay
-from phala_agents.chain.pallets.workers import DEV_CLUSTER_EPOCH, dev_cluster_public_key
+from phala_agents.chain.pallets.workers import DEV_CLUSTER_EPOCH, dev_cluster_public_key, dev_worker_policy
 
 TOKEN_SYMBOL = "UNIT"  # noqa: S105 - a token ticker, not a secret
 TOKEN_DECIMALS = 12
@@ -43,8 +43,12 @@ def dev_genesis_config() -> dict[str, Mapping[str, object]]:
     return {
         "Balances": {"balances": [(key, DEV_ENDOWMENT) for key in DEV_ACCOUNTS.values()]},
         "Sudo": {"key": DEV_ACCOUNTS["Alice"]},
-        # The public dev cluster key (workers.DEV_CLUSTER_SEED): dev chains only.
-        "Workers": {"cluster_key": (dev_cluster_public_key(), DEV_CLUSTER_EPOCH)},
+        # The public dev cluster key (workers.DEV_CLUSTER_SEED) and a policy that trusts the
+        # simulated TEE's dev roots (workers.md "Policies"): dev chains only.
+        "Workers": {
+            "cluster_key": (dev_cluster_public_key(), DEV_CLUSTER_EPOCH),
+            "policy": dev_worker_policy(),
+        },
     }
 
 
