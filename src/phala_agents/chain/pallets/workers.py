@@ -32,6 +32,7 @@ from phala_agents.attestation import (
     TrustedRoots,
     VerifiedEvidence,
     VerifyEvidenceOptions,
+    detect_kind,
     sev,
     tdx,
     validate_evidence,
@@ -596,6 +597,7 @@ def _verify(bundle_kind: str, parts: Mapping[str, object], dev: bytes | None, no
                 report, kind=EvidenceKind.SNP, collateral=endorsement, options=options, policy=None
             )
         quote = cast(bytes, parts["quote"])
+        detect_kind(quote)  # a quote that is no quote is malformed, whatever its collateral
         collateral = tdx.load_collateral(cast(bytes, parts["collateral"]))
         # No verdict cache: a verdict must come from this block's inputs alone.
         dcap = tdx.VerifyOptions(trusted_roots=() if dev is None else (dev,), cache=None)
