@@ -40,7 +40,7 @@ def _seeded_world(
 
 @pytest.fixture
 def world(fake_upstream: tuple[FakeOpenAI, str], tmp_path: Path) -> Iterator[World]:
-    yield from _seeded_world(fake_upstream, tmp_path, read_timeout=1.0)
+    yield from _seeded_world(fake_upstream, tmp_path, read_timeout=2.0)
 
 
 @pytest.fixture

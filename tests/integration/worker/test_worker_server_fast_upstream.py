@@ -23,8 +23,8 @@ def _models(root: str, *names: str) -> list[UpstreamModel]:
             upstream_model=n,
             tokenizer_url=root,
             max_retries=0,
-            read_timeout=1.0,
-            total_timeout=2.0,
+            read_timeout=2.0,  # under slow-start's 3 s stall, far over a loaded runner's pauses
+            total_timeout=4.0,
         )
         for n in names
     ]

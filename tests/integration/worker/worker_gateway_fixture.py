@@ -121,9 +121,10 @@ class World:
 
 @contextmanager
 def gateway_world(
-    upstream_root: str, tmp: Path, *, read_timeout: float = 1.0, busy_poll_us: int = 0
+    upstream_root: str, tmp: Path, *, read_timeout: float = 2.0, busy_poll_us: int = 0
 ) -> Iterator[World]:
-    """A gateway on a static chain view; `read_timeout` is short so the slow scenarios time out fast."""
+    """A gateway on a static chain view. `read_timeout` (2 s) is under the slow scenarios' 3 s stalls,
+    so they time out, and far over a loaded CI runner's pauses, so the others never do."""
     meter = GasMeter()
     view = StaticChainView(genesis=GENESIS, meter=meter, head=10)
     ledger = Ledger(tmp / "ledger.sqlite")
