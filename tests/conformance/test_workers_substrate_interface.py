@@ -2,15 +2,16 @@
 registers as a worker with simulated SEV-SNP evidence bound to its account, the dev chain's
 genesis hash and its keys (the dev genesis policy trusts the simulated TEE's dev roots); the
 `Workers` entry reads back through the metadata; evidence bound to another account fails with
-the decoded `Workers::ReportDataMismatch`."""
+the decoded `Workers::ReportDataMismatch`; `phala-agent workers list/show --json` read it back."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 
 import pytest
-from registry_node import dev_node
+from registry_node import cli, dev_node
 from substrateinterface import Keypair, SubstrateInterface
 
 from phala_agents.attestation import SimulatedSnp, worker_report_data
@@ -87,3 +88,19 @@ def test_evidence_for_another_account_is_refused(substrate: SubstrateInterface, 
     assert not receipt.is_success  # type: ignore[attr-defined]
     assert receipt.error_message["name"] == "ReportDataMismatch"  # type: ignore[attr-defined]
     assert substrate.query("Workers", "Workers", [eve.ss58_address]).value is None
+
+
+def test_the_cli_lists_and_shows_the_worker(substrate: SubstrateInterface) -> None:
+    """Runs after the registration above (same module-scoped node)."""
+    ferdie = Keypair.create_from_uri("//Ferdie").ss58_address
+    listed = cli("workers", "list", "--json", "--url", substrate.url)
+    assert listed.returncode == 0, listed.stderr
+    assert [w["account"] for w in json.loads(listed.stdout)] == [ferdie]
+    shown = cli("workers", "show", ferdie, "--json", "--url", substrate.url)
+    assert shown.returncode == 0, shown.stderr
+    record = json.loads(shown.stdout)
+    assert record["active"] is True
+    assert record["measurement"] == "0x" + MEASUREMENT.hex()
+    assert record["tcb"] == "SNP bootloader=4 tee=0 snp=22 microcode=213"
+    missing = cli("workers", "show", Keypair.create_from_uri("//Eve").ss58_address, "--url", substrate.url)
+    assert missing.returncode == 1 and missing.stderr.startswith("Error: worker ")

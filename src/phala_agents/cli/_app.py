@@ -15,6 +15,7 @@ from phala_agents.cli import demo as demo_commands
 from phala_agents.cli import keys as keys_commands
 from phala_agents.cli import node as node_commands
 from phala_agents.cli import worker as worker_commands
+from phala_agents.cli import workers as workers_commands
 
 app = typer.Typer(
     name="phala-agent",
@@ -64,5 +65,6 @@ for _module in (
     keys_commands,
     agents_commands,
     worker_commands,
+    workers_commands,
 ):
     _module.register(app)

@@ -225,6 +225,8 @@ NODE_COMMANDS: dict[str, list[str]] = {
     "agents grant": ["0", BOB, "--suri", "//Alice", "--url", "URL", "--timeout", "5"],
     "agents revoke": ["0", BOB, "--suri", "//Alice", "--url", "URL", "--timeout", "5"],
     "agents transfer": ["0", BOB, "--suri", "//Alice", "--url", "URL", "--timeout", "5"],
+    "workers list": ["--url", "URL", "--timeout", "5"],
+    "workers show": [ALICE, "--url", "URL", "--timeout", "5"],
     "deposit": ["1", "--suri", "//Alice", "--url", "URL"],
     "escrow": [ALICE, "--url", "URL"],
     "worker run": ["--dev", "--url", "URL"],
