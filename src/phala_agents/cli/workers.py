@@ -14,7 +14,7 @@ import typer
 
 from phala_agents.cli import _output
 from phala_agents.cli._common import DEFAULT_URL, JsonOpt, QuietOpt, UrlOpt, handle_errors
-from phala_agents.errors import ClientError
+from phala_agents.cli._errors import EXIT_FAILURE
 
 if TYPE_CHECKING:
     from phala_agents.client import ChainClient, JsonValue
@@ -131,9 +131,12 @@ def show(
         at, number, period = _read(api)
         info = api.query(PALLET, "Workers", account, at=at)
     if not isinstance(info, dict):
-        raise ClientError(
-            f"worker {account}: found no Workers entry at block #{number}, wanted a registered worker"
+        # The node answered: "is the node running?" (ClientError's hint) would mislead.
+        _output.error(
+            f"worker {account}: found no Workers entry at block #{number}, wanted a registered worker",
+            "list registered workers with `phala-agent workers list`",
         )
+        raise typer.Exit(EXIT_FAILURE)
     record = _record(account, info, number, period)
     if json_out:
         _output.emit_json(record)

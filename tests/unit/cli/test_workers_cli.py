@@ -132,6 +132,7 @@ def test_no_such_worker_is_exit_1() -> None:
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr.startswith(f"Error: worker {bob}: found no Workers entry at block #{HEAD}")
+    assert "workers list" in result.stderr and "node running" not in result.stderr  # the right hint
 
 
 def test_bad_address_is_a_usage_error() -> None:
