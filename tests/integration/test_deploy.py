@@ -239,6 +239,7 @@ def test_unknown_agent_is_a_clear_error(node: NodeThread, api: ChainClient) -> N
     before = snapshot(api)
     shown = cli(node, "agents", "show", "999999")
     assert shown.exit_code == 1 and "no such agent" in shown.stderr
+    assert "agents list" in shown.stderr and "node running" not in shown.stderr  # the right hint
     paused = cli(node, "agents", "pause", "999999", "--suri", "//Alice")
     assert paused.exit_code == 1 and paused.stderr.startswith("Error: AgentRegistry::AgentNotFound")
     assert snapshot(api) == before

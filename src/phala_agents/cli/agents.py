@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, NoReturn, cast
 
 import typer
 
@@ -260,8 +260,17 @@ def _event_attr(result: ExtrinsicResult, event: str, attr: str) -> JsonValue:
 def _agent(api: ChainClient, agent_id: int) -> dict[str, JsonValue]:
     value = api.query(PALLET, "Agents", agent_id, at="best")
     if not isinstance(value, dict):
-        raise ClientError(f"agent {agent_id}: found no such agent on the chain, wanted a registered id")
+        _no_such_agent(agent_id)
     return value
+
+
+def _no_such_agent(agent_id: int) -> NoReturn:
+    # The node answered, so ClientError's "is the node running?" hint would mislead.
+    _output.error(
+        f"agent {agent_id}: found no such agent on the chain, wanted a registered id",
+        _HINTS["AgentNotFound"],
+    )
+    raise typer.Exit(_errors.EXIT_FAILURE)
 
 
 def _state_path(toml: Path) -> Path:
@@ -624,7 +633,7 @@ def show(
         at = api.block_hash("best")
         info = api.query(PALLET, "Agents", agent_id, at=at)
         if not isinstance(info, dict):
-            raise ClientError(f"agent {agent_id}: found no such agent on the chain, wanted a registered id")
+            _no_such_agent(agent_id)
         allow = sorted(str(k) for k, _ in api.query_map(PALLET, "Access", agent_id, at=at))
     prompt = cast("dict[str, JsonValue]", info.get("prompt") or {})
     ciphertext = str(prompt.get("ciphertext") or "0x")
