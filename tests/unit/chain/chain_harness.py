@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+import pytest
 
 from phala_agents.chain import (
     ApplyOutcome,
@@ -23,7 +25,7 @@ from phala_agents.chain.frame import Call, Origin
 from phala_agents.chain.pallets.balances import Balances
 from phala_agents.chain.pallets.system import System
 from phala_agents.chain.trie import trie_root
-from phala_agents.errors import DecodeError, InvalidTransaction
+from phala_agents.errors import DecodeError, DispatchError, InvalidTransaction, ModuleError
 from phala_agents.scale import blake2_256
 
 
@@ -78,6 +80,22 @@ class TestExternalities:
         if not outcome.ok:
             assert outcome.error is not None
             raise outcome.error
+
+    def assert_noop(self, expected: str, call: Callable[[], object]) -> None:
+        """FRAME's ``assert_noop!``: ``call`` fails with ``expected`` ("Pallet::Error" for a module
+        error, else the error's type name, e.g. "BadOrigin"), and the state root and the events
+        are exactly as before."""
+        before, events_before = self.root(), len(self.rt.ext.events)
+        with pytest.raises(DispatchError) as exc:
+            call()
+        got = (
+            f"{exc.value.pallet}::{exc.value.name}"
+            if isinstance(exc.value, ModuleError)
+            else type(exc.value).__name__
+        )
+        assert got == expected
+        assert self.root() == before
+        assert len(self.rt.ext.events) == events_before
 
     def last_event(self) -> tuple[str, str, object]:
         e = self.rt.decoded_events()[-1]

@@ -30,7 +30,7 @@ from phala_agents.chain.pallets.agent_registry import (
 from phala_agents.chain.pallets.workers import Workers, dev_cluster_public_key
 from phala_agents.client import dev_cluster_key, open_prompt, prompt_commitment, seal_prompt
 from phala_agents.client.sealing import SealedBlob
-from phala_agents.errors import DispatchError, ModuleError, SealingError
+from phala_agents.errors import ModuleError, SealingError
 
 REPO = Path(__file__).resolve().parents[3]
 SPEC = REPO / "chain" / "pallets" / "agent_registry.md"
@@ -84,18 +84,7 @@ def assert_ok(ext: MockExt, call_name: str, origin: Origin, /, **args: object) -
 
 def assert_noop(ext: MockExt, expected: str, call_name: str, origin: Origin, /, **args: object) -> None:
     """The call fails with ``expected`` ("Pallet::Error" or "BadOrigin") and changes nothing."""
-    before = ext.root()
-    events_before = len(ext.rt.ext.events)
-    with pytest.raises(DispatchError) as exc:
-        ext.dispatch(call_name, origin, **args)
-    got = (
-        f"{exc.value.pallet}::{exc.value.name}"
-        if isinstance(exc.value, ModuleError)
-        else type(exc.value).__name__
-    )
-    assert got == expected
-    assert ext.root() == before
-    assert len(ext.rt.ext.events) == events_before
+    ext.assert_noop(expected, lambda: ext.dispatch(call_name, origin, **args))
 
 
 def assert_last_event(ext: MockExt, event: str, attrs: object, pallet: str = "AgentRegistry") -> None:

@@ -34,7 +34,7 @@ from phala_agents.chain.pallets.billing import (
 )
 from phala_agents.chain.pallets.system import System
 from phala_agents.chain.runtime import dev_genesis_config
-from phala_agents.errors import DispatchError, ModuleError
+from phala_agents.errors import DispatchError
 from phala_agents.scale import (
     U32,
     U64,
@@ -131,18 +131,7 @@ def assert_ok(ext: MockExt, name: str, origin: Origin, **args: object) -> None:
 
 def assert_noop(ext: MockExt, expected: str, name: str, origin: Origin, **args: object) -> None:
     """The call fails with ``expected`` ("Billing::Error" or "BadOrigin") and changes nothing."""
-    before = ext.root()
-    events_before = len(ext.rt.ext.events)
-    with pytest.raises(DispatchError) as exc:
-        ext.dispatch(name, origin, **args)
-    got = (
-        f"{exc.value.pallet}::{exc.value.name}"
-        if isinstance(exc.value, ModuleError)
-        else type(exc.value).__name__
-    )
-    assert got == expected
-    assert ext.root() == before
-    assert len(ext.rt.ext.events) == events_before
+    ext.assert_noop(expected, lambda: ext.dispatch(name, origin, **args))
 
 
 def assert_last_event(ext: MockExt, pallet: str, event: str, attrs: object) -> None:

@@ -36,7 +36,6 @@ from phala_agents.chain.pallets.workers import (
     snp_evidence_bundle,
 )
 from phala_agents.chain.runtime import dev_genesis_config
-from phala_agents.errors import DispatchError, ModuleError
 from phala_agents.scale import blake2_128_concat, storage_prefix
 
 SPEC = Path(__file__).resolve().parents[3] / "chain" / "pallets" / "workers.md"
@@ -129,17 +128,7 @@ def register_args(evidence: bytes, endpoint: bytes = b"https://worker.example:84
 
 def assert_noop(ext: Ext, expected: str, name: str, origin: Origin, **args: object) -> None:
     """The call fails with ``expected`` ("Workers::Error" or "BadOrigin") and changes nothing."""
-    before, events_before = ext.root(), len(ext.rt.ext.events)
-    with pytest.raises(DispatchError) as exc:
-        ext.dispatch(name, origin, **args)
-    got = (
-        f"{exc.value.pallet}::{exc.value.name}"
-        if isinstance(exc.value, ModuleError)
-        else type(exc.value).__name__
-    )
-    assert got == expected
-    assert ext.root() == before
-    assert len(ext.rt.ext.events) == events_before
+    ext.assert_noop(expected, lambda: ext.dispatch(name, origin, **args))
 
 
 def assert_last_event(ext: Ext, event: str, attrs: object) -> None:
