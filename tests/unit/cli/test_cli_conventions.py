@@ -227,6 +227,10 @@ NODE_COMMANDS: dict[str, list[str]] = {
     "agents transfer": ["0", BOB, "--suri", "//Alice", "--url", "URL", "--timeout", "5"],
     "workers list": ["--url", "URL", "--timeout", "5"],
     "workers show": [ALICE, "--url", "URL", "--timeout", "5"],
+    "workers register": [
+        *("--endpoint", "https://w.example", "--x25519-pub", "11" * 32, "--tls-spki-hash", "22" * 32),
+        *("--simulate", "snp", "--suri", "//Alice", "--url", "URL", "--timeout", "5"),
+    ],
     "deposit": ["1", "--suri", "//Alice", "--url", "URL"],
     "escrow": [ALICE, "--url", "URL"],
     "worker run": ["--dev", "--url", "URL"],
