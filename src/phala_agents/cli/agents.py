@@ -20,7 +20,7 @@ import typer
 
 from phala_agents.cli import _errors, _output
 from phala_agents.cli._common import DEFAULT_URL, JsonOpt, QuietOpt, UrlOpt, handle_errors
-from phala_agents.cli.keys import KeystoreOpt, PasswordStdinOpt, load_signer
+from phala_agents.cli.keys import KeystoreOpt, PasswordStdinOpt, signer_from_options
 from phala_agents.errors import ClientError
 
 if TYPE_CHECKING:
@@ -150,26 +150,6 @@ def register(app: typer.Typer) -> None:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-
-
-def _signer(
-    api: ChainClient, suri: str | None, key: str | None, keystore: Path | None, password_stdin: bool
-) -> Keypair:
-    if (suri is None) == (key is None):
-        raise typer.BadParameter("give exactly one of --suri (dev URI) or --key (keystore key)")
-    if suri is not None and not suri.startswith("/"):
-        raise typer.BadParameter(
-            "found something that is not a dev URI; import secrets with `phala-agent keys import` "
-            "and use --key",
-            param_hint="--suri",
-        )
-    return load_signer(
-        cast(str, suri if suri is not None else key),
-        keystore=keystore,
-        password_stdin=password_stdin,
-        dev_chain=api.is_dev_chain,
-        ss58_format=api.ss58_format,
-    )
 
 
 def _account(text: str, param: str) -> str:
@@ -408,7 +388,7 @@ def deploy(  # noqa: PLR0917 - typer maps each parameter to an option
 ) -> None:
     definition = load_agent_file(agent_toml)
     with _connect(url, timeout) as api:
-        signer = _signer(api, suri, key, keystore, password_stdin)
+        signer = signer_from_options(api, suri, key, keystore, password_stdin)
         owner = ss58_encode(signer.public_key, prefix=api.ss58_format)
         progress = not json_out
         existing = _existing_id(api, owner, definition, agent_toml)
@@ -455,7 +435,7 @@ def update(  # noqa: PLR0917 - typer maps each parameter to an option
 ) -> None:
     definition = load_agent_file(agent_toml)
     with _connect(url, timeout) as api:
-        signer = _signer(api, suri, key, keystore, password_stdin)
+        signer = signer_from_options(api, suri, key, keystore, password_stdin)
         owner = ss58_encode(signer.public_key, prefix=api.ss58_format)
         _preflight(api, agent_id, signer)
         prepared, result = _deploy_update(api, definition, agent_id, signer, progress=not json_out)
@@ -481,7 +461,7 @@ def _simple(
     done: str,
 ) -> None:
     with _connect(url, timeout) as api:
-        signer = _signer(api, suri, key, keystore, password_stdin)
+        signer = signer_from_options(api, suri, key, keystore, password_stdin)
         _preflight(api, cast(int, params["agent_id"]), signer)
         result = _must(_submit(api, call, params, signer, progress=not json_out))
     if json_out:

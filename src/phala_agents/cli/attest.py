@@ -102,7 +102,7 @@ def register(app: typer.Typer) -> None:
 _HEX_RE = re.compile(rb"^(0x)?[0-9a-fA-F\s]+$")
 
 
-def _read_evidence(path: Path) -> bytes:
+def read_evidence(path: Path) -> bytes:
     data = path.read_bytes()
     # Quotes are often passed around as hex text (e.g. a tappd quote); accept both.
     if data and _HEX_RE.match(data.strip()):
@@ -242,7 +242,7 @@ def show(
 ) -> None:
     from phala_agents.attestation import sev, tdx
 
-    raw = _read_evidence(file)
+    raw = read_evidence(file)
     kind = kind or detect_kind(raw)
     decoded: dict[str, object] = {}
     if kind is Kind.SNP:
@@ -266,7 +266,7 @@ def show(
 # --- verify -------------------------------------------------------------------------------------
 
 
-def _snp_cert_from_dir(directory: Path, report: sev.Report, report_path: Path) -> bytes | None:
+def snp_cert_from_dir(directory: Path, report: sev.Report, report_path: Path) -> bytes | None:
     """The VCEK/VLEK in ``directory`` for ``report``: ``<report name>.vcek.der`` first, else the one
     whose hwID is CHIP_ID (VCEK) or whose SPLs are REPORTED_TCB (VLEK), else ``None``."""
     from phala_agents.attestation import sev
@@ -328,7 +328,7 @@ def _verify_snp(
     kds: KdsClient | None = None
     if collateral is not None:
         if endorsement is None and collateral.is_dir():
-            endorsement = _snp_cert_from_dir(collateral, report, path)
+            endorsement = snp_cert_from_dir(collateral, report, path)
         kds = KdsClient(getter=CachingGetter(directory=collateral, inner=OfflineGetter(), offline=True))
     elif online:
         kds = KdsClient(getter=CachingGetter(directory=cache_dir / "kds", inner=HttpxGetter()))
@@ -385,7 +385,7 @@ def _der_certificate(data: bytes) -> bytes:
     return data
 
 
-def _collateral_file(collateral: Path, evidence: Path) -> Path:
+def collateral_file(collateral: Path, evidence: Path) -> Path:
     if not collateral.is_dir():
         return collateral
     for name in (f"{evidence.name.split('.')[0]}.collateral.json", "collateral.json"):
@@ -417,7 +417,7 @@ def _verify_dcap(
     from phala_agents.attestation.tdx.pcs import PcsClient
 
     if collateral is not None:
-        coll = tdx.load_collateral(_collateral_file(collateral, path).read_text())
+        coll = tdx.load_collateral(collateral_file(collateral, path).read_text())
     elif online:
         with PcsClient(cache_dir=cache_dir / "pcs") as pcs:
             coll = pcs.collateral_for_quote(raw)
@@ -498,7 +498,7 @@ def verify(
     if collateral is not None and online:
         raise typer.BadParameter("pass either --collateral or --online, not both", param_hint="--online")
     when = parse_time(at) if at else None
-    raw = _read_evidence(file)
+    raw = read_evidence(file)
     kind = kind or detect_kind(raw)
     if kind is Kind.SNP:
         try:

@@ -11,7 +11,7 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, TextIO, cast
 
 import typer
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     # the root app and --help do not pay for it.
     from substrateinterface import Keypair
 
+    from phala_agents.client import ChainClient
     from phala_agents.client.keystore import KeyInfo
 
 # The same names as phala_agents.client.keystore's (a test keeps them equal); repeated here
@@ -93,6 +94,28 @@ def read_password(*, password_stdin: bool, confirm: bool, stdin: TextIO | None =
     raise _UsageProblem(
         f"password: found no terminal to prompt on, wanted --password-stdin or the {PASSWORD_ENV} variable",
         f'echo "$PASSWORD" | phala-agent keys ... --password-stdin, or export {PASSWORD_ENV}',
+    )
+
+
+def signer_from_options(
+    api: ChainClient, suri: str | None, key: str | None, keystore: Path | None, password_stdin: bool
+) -> Keypair:
+    """The signer of a command that takes ``--suri`` (a dev URI) or ``--key`` (a keystore key),
+    exactly one of them, for the chain ``api`` is connected to."""
+    if (suri is None) == (key is None):
+        raise typer.BadParameter("give exactly one of --suri (dev URI) or --key (keystore key)")
+    if suri is not None and not suri.startswith("/"):
+        raise typer.BadParameter(
+            "found something that is not a dev URI; import secrets with `phala-agent keys import` "
+            "and use --key",
+            param_hint="--suri",
+        )
+    return load_signer(
+        cast(str, suri if suri is not None else key),
+        keystore=keystore,
+        password_stdin=password_stdin,
+        dev_chain=api.is_dev_chain,
+        ss58_format=api.ss58_format,
     )
 
 

@@ -17,12 +17,9 @@ import typer
 
 from phala_agents.cli import _output
 from phala_agents.cli._common import DEFAULT_URL, JsonOpt, QuietOpt, UrlOpt, handle_errors
-from phala_agents.cli.keys import KeystoreOpt, PasswordStdinOpt, load_signer
+from phala_agents.cli.keys import KeystoreOpt, PasswordStdinOpt, load_signer, signer_from_options
 
 if TYPE_CHECKING:
-    from substrateinterface import Keypair
-
-    from phala_agents.client import ChainClient
     from phala_agents.worker import LedgerReceipt, SignedReceipt
 
 DEFAULT_WORKER = "http://127.0.0.1:8080"
@@ -546,20 +543,6 @@ def _verify_on_chain(url: str, signed: SignedReceipt, checks: list[str]) -> list
 # --- escrow ----------------------------------------------------------------------------------------
 
 
-def _chain_signer(
-    api: ChainClient, suri: str | None, key: str | None, keystore: Path | None, stdin: bool
-) -> Keypair:
-    if (suri is None) == (key is None):
-        raise typer.BadParameter("give exactly one of --suri (dev URI) or --key (keystore key)")
-    return load_signer(
-        cast(str, suri or key),
-        keystore=keystore,
-        password_stdin=stdin,
-        dev_chain=api.is_dev_chain,
-        ss58_format=api.ss58_format,
-    )
-
-
 @handle_errors
 def deposit(  # noqa: PLR0917 - typer maps each parameter to an option
     amount: Annotated[str, typer.Argument(help='Amount: an integer in the smallest unit or "1.5 UNIT".')],
@@ -576,7 +559,7 @@ def deposit(  # noqa: PLR0917 - typer maps each parameter to an option
     value = int(amount.strip()) if amount.strip().isdigit() else parse_amount(amount)
     api = ChainClient.connect(url)
     try:
-        signer = _chain_signer(api, suri, key, keystore, password_stdin)
+        signer = signer_from_options(api, suri, key, keystore, password_stdin)
         result = api.sign_and_submit("Billing", "deposit", {"amount": value}, signer, wait_for="finalized")
         result.raise_for_error()
         info = api.get_storage("Billing", "Escrow", signer, at="finalized")

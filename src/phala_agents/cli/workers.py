@@ -26,7 +26,7 @@ from phala_agents.cli._common import DEFAULT_URL, JsonOpt, QuietOpt, UrlOpt, han
 from phala_agents.cli._errors import EXIT_FAILURE
 from phala_agents.cli.agents import KeyOpt, SuriOpt
 from phala_agents.cli.attest import DEFAULT_CACHE_DIR
-from phala_agents.cli.keys import KeystoreOpt, PasswordStdinOpt
+from phala_agents.cli.keys import KeystoreOpt, PasswordStdinOpt, signer_from_options
 from phala_agents.errors import AttestationError
 
 if TYPE_CHECKING:
@@ -279,14 +279,6 @@ def _fail(message: str, hint: str) -> NoReturn:
     raise typer.Exit(EXIT_FAILURE)
 
 
-def _signer(
-    api: ChainClient, suri: str | None, key: str | None, keystore: Path | None, password_stdin: bool
-) -> Keypair:
-    from phala_agents.cli.agents import _signer as agents_signer
-
-    return agents_signer(api, suri, key, keystore, password_stdin)
-
-
 def _simulated_bundle(kind: SimulateKind, report_data: bytes) -> bytes:
     """Simulated evidence bound to ``report_data``, packed with its freshly generated dev roots."""
     from phala_agents.chain.pallets.workers import dcap_evidence_bundle, snp_evidence_bundle
@@ -367,13 +359,11 @@ def _snp_endorsement(
     """SNP's VCEK/VLEK from --collateral (a directory as `attest verify` reads it, or the certificate
     itself) or from AMD KDS (--online)."""
     from phala_agents.attestation import CachingGetter, KdsClient, sev
-    from phala_agents.cli.attest import HttpxGetter, _snp_cert_from_dir
+    from phala_agents.cli.attest import HttpxGetter, snp_cert_from_dir
 
     report = sev.parse_report(raw)
     if collateral is not None:
-        return (
-            _snp_cert_from_dir(collateral, report, path) if collateral.is_dir() else collateral.read_bytes()
-        )
+        return snp_cert_from_dir(collateral, report, path) if collateral.is_dir() else collateral.read_bytes()
     if not online:
         return None
     product = report.product_from_cpuid
@@ -391,10 +381,10 @@ def _dcap_collateral(raw: bytes, path: Path, collateral: Path | None, online: bo
     """TDX/SGX collateral JSON, loaded (and so checked) the way `attest verify` loads it."""
     from phala_agents.attestation import tdx
     from phala_agents.attestation.tdx.pcs import PcsClient
-    from phala_agents.cli.attest import _collateral_file
+    from phala_agents.cli.attest import collateral_file
 
     if collateral is not None:
-        coll = tdx.load_collateral(_collateral_file(collateral, path).read_text())
+        coll = tdx.load_collateral(collateral_file(collateral, path).read_text())
     elif online:
         with PcsClient(cache_dir=cache_dir / "pcs") as pcs:
             coll = pcs.collateral_for_quote(raw)
@@ -416,10 +406,10 @@ def _real_bundle(
     dev_chain: bool,
 ) -> bytes:
     from phala_agents.chain.pallets.workers import dcap_evidence_bundle, snp_evidence_bundle
-    from phala_agents.cli.attest import _read_evidence
+    from phala_agents.cli.attest import read_evidence
 
     if evidence is not None:
-        raw, endorsement, path = _read_evidence(evidence), None, evidence
+        raw, endorsement, path = read_evidence(evidence), None, evidence
     else:
         raw, endorsement = _guest_evidence(report_data, dev_chain)
         path = Path("evidence.bin")
@@ -457,9 +447,9 @@ def _policy(api: ChainClient, at: str) -> dict[str, object] | None:
 
 
 def _preflight(api: ChainClient, at: str, bundle: bytes, endpoint: bytes, report_data: bytes) -> None:
-    """The pallet's guards and evidence checks (``_check_evidence``: the same code, the same policy)
+    """The pallet's guards and evidence checks (``check_evidence``: the same code, the same policy)
     at the current time, so that a doomed registration sends nothing (no fee, no nonce)."""
-    from phala_agents.chain.pallets.workers import _check_evidence, _Refused
+    from phala_agents.chain.pallets.workers import EvidenceRefused, check_evidence
 
     def refuse(name: str, reason: str) -> NoReturn:
         _fail(
@@ -477,8 +467,8 @@ def _preflight(api: ChainClient, at: str, bundle: bytes, endpoint: bytes, report
     if policy is None:
         refuse("NoPolicy", "found no Workers.Policy, wanted one")
     try:
-        _check_evidence(bundle, policy, report_data, int(time.time()))
-    except _Refused as refused:
+        check_evidence(bundle, policy, report_data, int(time.time()))
+    except EvidenceRefused as refused:
         refuse(refused.error_name, refused.reason)
 
 
@@ -539,7 +529,7 @@ def register_worker(  # noqa: PLR0917 - typer maps each parameter to an option
                 "run this inside the worker's CVM without --simulate (evidence from configfs-tsm), "
                 "or pass a pre-fetched report/quote with --evidence FILE",
             )
-        signer = _signer(api, suri, key, keystore, password_stdin)
+        signer = signer_from_options(api, suri, key, keystore, password_stdin)
         account = _address(signer.public_key, api.ss58_format)
         genesis = bytes.fromhex(api.block_hash(0).removeprefix("0x"))
         report_data = worker_report_data(genesis, signer.public_key, x25519, tls)

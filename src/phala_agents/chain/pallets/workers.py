@@ -328,7 +328,7 @@ def _set_policy_weight(pallet: Pallet, args: Mapping[str, object]) -> Weight:
 # --- the pallet ---------------------------------------------------------------------------------------
 
 
-class _Refused(Exception):
+class EvidenceRefused(Exception):
     """An evidence check failed: the pallet error's name and, for the debug log, why."""
 
     def __init__(self, error_name: str, reason: str) -> None:
@@ -484,8 +484,8 @@ class Workers(Pallet, name="Workers"):
         binding = worker_report_data(genesis, who, bytes(x25519_pub), bytes(tls_spki_hash))
         now_s = self.runtime.pallet(Timestamp).now.get() // 1000
         try:
-            verified, roots = _check_evidence(bytes(evidence), policy, binding, now_s)
-        except _Refused as refused:
+            verified, roots = check_evidence(bytes(evidence), policy, binding, now_s)
+        except EvidenceRefused as refused:
             # Evidence is public (measurements, TCB, REPORT_DATA): the reason may be logged.
             _log.debug("worker_evidence_refused", error=refused.error_name, reason=refused.reason)
             raise self.error(refused.error_name) from None
@@ -560,22 +560,24 @@ class Workers(Pallet, name="Workers"):
 # --- evidence checks (workers.md "register_worker") -----------------------------------------------
 
 
-def _check_evidence(
+def check_evidence(
     evidence: bytes, policy: Mapping[str, object], binding: bytes, now_s: int
 ) -> tuple[VerifiedEvidence, str]:
     """Verify and check ``evidence`` in the spec's order; return it and its roots kind
-    ("Vendor" or "Dev"), or raise ``_Refused`` naming the pallet error."""
+    ("Vendor" or "Dev"), or raise ``EvidenceRefused`` naming the pallet error. Public so that
+    ``phala-agent workers register`` checks a bundle exactly as the runtime will before it signs."""
     try:
         (bundle_kind, payload), end = EvidenceBundle.decode(evidence)
     except DecodeError as exc:
-        raise _Refused("EvidenceMalformed", str(exc)) from None
+        raise EvidenceRefused("EvidenceMalformed", str(exc)) from None
     if end != len(evidence):
-        raise _Refused("EvidenceMalformed", f"bundle: {len(evidence) - end} trailing bytes, wanted none")
+        trailing = len(evidence) - end
+        raise EvidenceRefused("EvidenceMalformed", f"bundle: {trailing} trailing bytes, wanted none")
     parts = cast("dict[str, object]", payload)
     dev_root_field = "dev_roots" if bundle_kind == "SevSnp" else "dev_root"
     dev = cast("bytes | None", parts[dev_root_field])
     if dev is not None and not policy["trust_dev_roots"]:
-        raise _Refused(
+        raise EvidenceRefused(
             "DevRootsNotTrusted", f"bundle field {dev_root_field} is set, the policy trusts vendor roots only"
         )
     verified = _verify(bundle_kind, parts, dev, now_s)
@@ -604,14 +606,14 @@ def _verify(bundle_kind: str, parts: Mapping[str, object], dev: bytes | None, no
         options = VerifyEvidenceOptions(dcap=dcap, now=now_s)
         return verify_evidence(quote, collateral=collateral, options=options, policy=None)
     except ReportFormatError as exc:
-        raise _Refused("EvidenceMalformed", str(exc)) from None
+        raise EvidenceRefused("EvidenceMalformed", str(exc)) from None
     except CollateralUnavailable as exc:
-        raise _Refused("CollateralUnavailable", str(exc)) from None
+        raise EvidenceRefused("CollateralUnavailable", str(exc)) from None
     except VerificationError as exc:
-        raise _Refused("EvidenceInvalid", str(exc)) from None
+        raise EvidenceRefused("EvidenceInvalid", str(exc)) from None
     except (ValueError, TypeError) as exc:
         # Malformed certificates or keys inside the bundle make `cryptography` raise these.
-        raise _Refused("EvidenceMalformed", f"{type(exc).__name__}: {exc}") from None
+        raise EvidenceRefused("EvidenceMalformed", f"{type(exc).__name__}: {exc}") from None
 
 
 def _check_policy(
@@ -621,12 +623,12 @@ def _check_policy(
     tee = _KIND_TO_TEE[verified.kind]
     allowed_tees = [t[0] for t in cast("list[tuple[str, None]]", policy["allowed_tees"])]
     if tee not in allowed_tees:
-        raise _Refused("TeeNotAllowed", f"TEE is {tee}, wanted one of {allowed_tees}")
+        raise EvidenceRefused("TeeNotAllowed", f"TEE is {tee}, wanted one of {allowed_tees}")
     if verified.debug:
-        raise _Refused("DebugEnabled", f"{tee} evidence has DEBUG set, wanted it clear")
+        raise EvidenceRefused("DebugEnabled", f"{tee} evidence has DEBUG set, wanted it clear")
     measurements = cast("list[bytes]", policy["allowed_measurements"])
     if measurements and verified.measurement not in measurements:
-        raise _Refused(
+        raise EvidenceRefused(
             "MeasurementNotAllowed",
             f"measurement is {verified.measurement.hex()}, wanted one of {[m.hex() for m in measurements]}",
         )
@@ -635,16 +637,16 @@ def _check_policy(
     if max_age and isinstance(verified.verified, tdx.VerifiedQuote):
         age = now_s - verified.verified.collateral_issued_at
         if age > max_age:
-            raise _Refused("EvidenceTooOld", f"collateral age is {age} s, wanted at most {max_age} s")
+            raise EvidenceRefused("EvidenceTooOld", f"collateral age is {age} s, wanted at most {max_age} s")
     if verified.report_data != binding:
-        raise _Refused(
+        raise EvidenceRefused(
             "ReportDataMismatch",
             f"REPORT_DATA is {verified.report_data.hex()}, wanted the worker binding {binding.hex()}",
         )
     try:
         validate_evidence(verified, EvidencePolicy(snp=_BASE_SNP, dcap=_BASE_DCAP))
     except PolicyError as exc:
-        raise _Refused("PolicyViolation", "; ".join(exc.violations)) from None
+        raise EvidenceRefused("PolicyViolation", "; ".join(exc.violations)) from None
 
 
 def _check_tcb(verified: VerifiedEvidence, policy: Mapping[str, object]) -> None:
@@ -655,14 +657,14 @@ def _check_tcb(verified: VerifiedEvidence, policy: Mapping[str, object]) -> None
         reported = sev.decode_tcb(verified.verified.report.reported_tcb, verified.verified.product)
         low = reported.at_least(sev.TcbVersion(**floor))
         if low:
-            raise _Refused(
+            raise EvidenceRefused(
                 "TcbNotAllowed", f"REPORTED_TCB is {reported}, below the minimum in {', '.join(low)}"
             )
         return
     status = str(verified.tcb_status)
     allowed = [s[0] for s in cast("list[tuple[str, None]]", policy["allowed_tcb_statuses"])]
     if status not in allowed:
-        raise _Refused("TcbNotAllowed", f"TCB status is {status}, wanted one of {allowed}")
+        raise EvidenceRefused("TcbNotAllowed", f"TCB status is {status}, wanted one of {allowed}")
 
 
 def _tcb_summary(verified: VerifiedEvidence) -> tuple[str, object]:
@@ -704,6 +706,7 @@ __all__ = [
     "ClusterKeyInfo",
     "DcapTcbStatus",
     "EvidenceBundle",
+    "EvidenceRefused",
     "RootsKind",
     "SnpTcb",
     "TcbSummary",
@@ -714,6 +717,7 @@ __all__ = [
     "WorkersConfig",
     "WorkersWeightInfo",
     "WorkersWeights",
+    "check_evidence",
     "dcap_evidence_bundle",
     "dev_cluster_private_key",
     "dev_cluster_public_key",
