@@ -394,6 +394,22 @@ def collateral_file(collateral: Path, evidence: Path) -> Path:
     raise CollateralUnavailable(f"TDX/SGX: no collateral.json for {evidence.name} in {collateral}")
 
 
+def dcap_collateral(
+    raw: bytes, path: Path, collateral: Path | None, online: bool, cache_dir: Path
+) -> tdx.Collateral | None:
+    """A quote's collateral from ``--collateral`` (a file, or a directory holding one), else
+    Intel PCS with ``--online`` (disk-cached); ``None`` when neither was given."""
+    from phala_agents.attestation import tdx
+    from phala_agents.attestation.tdx.pcs import PcsClient
+
+    if collateral is not None:
+        return tdx.load_collateral(collateral_file(collateral, path).read_text())
+    if online:
+        with PcsClient(cache_dir=cache_dir / "pcs") as pcs:
+            return pcs.collateral_for_quote(raw)
+    return None
+
+
 def _verify_dcap(
     raw: bytes,
     kind: Kind,
@@ -414,14 +430,9 @@ def _verify_dcap(
         tdx,
         verify_evidence,
     )
-    from phala_agents.attestation.tdx.pcs import PcsClient
 
-    if collateral is not None:
-        coll = tdx.load_collateral(collateral_file(collateral, path).read_text())
-    elif online:
-        with PcsClient(cache_dir=cache_dir / "pcs") as pcs:
-            coll = pcs.collateral_for_quote(raw)
-    else:
+    coll = dcap_collateral(raw, path, collateral, online, cache_dir)
+    if coll is None:
         raise CollateralUnavailable(
             "TDX/SGX: pass --collateral FILE (collateral JSON) or a directory, or --online"
         )

@@ -380,15 +380,10 @@ def _snp_endorsement(
 def _dcap_collateral(raw: bytes, path: Path, collateral: Path | None, online: bool, cache_dir: Path) -> bytes:
     """TDX/SGX collateral JSON, loaded (and so checked) the way `attest verify` loads it."""
     from phala_agents.attestation import tdx
-    from phala_agents.attestation.tdx.pcs import PcsClient
-    from phala_agents.cli.attest import collateral_file
+    from phala_agents.cli.attest import dcap_collateral
 
-    if collateral is not None:
-        coll = tdx.load_collateral(collateral_file(collateral, path).read_text())
-    elif online:
-        with PcsClient(cache_dir=cache_dir / "pcs") as pcs:
-            coll = pcs.collateral_for_quote(raw)
-    else:
+    coll = dcap_collateral(raw, path, collateral, online, cache_dir)
+    if coll is None:
         _fail(
             "collateral: found none for the quote, wanted its collateral JSON",
             "pass --collateral FILE|DIR or --online (Intel PCS)",
