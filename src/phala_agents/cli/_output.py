@@ -32,6 +32,26 @@ def emit_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> Non
         emit_line("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
 
 
+def emit_rows(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: str,
+    columns: Sequence[str],
+    json_out: bool,
+    quiet: bool,
+    table_rows: Sequence[Mapping[str, Any]] | None = None,
+) -> None:
+    """A list command's output: ``--json`` the rows, ``-q`` one ``key`` per line, else a table
+    (of ``table_rows`` when the table shows the rows differently)."""
+    if json_out:
+        emit_json(list(rows))
+    elif quiet:
+        for row in rows:
+            emit_line(str(row[key]))
+    else:
+        emit_table(rows if table_rows is None else table_rows, columns)
+
+
 def info(text: str) -> None:
     """A human note on stderr."""
     sys.stderr.write(text + "\n")

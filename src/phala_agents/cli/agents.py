@@ -588,13 +588,13 @@ def list_agents(
                 if isinstance(v, dict):
                     rows.append(_row(int(cast(int, k)), v))
     rows.sort(key=lambda r: cast(int, r["id"]))
-    if json_out:
-        _output.emit_json(rows)
-    elif quiet:
-        for r in rows:
-            _output.emit_line(str(r["id"]))
-    else:
-        _output.emit_table(rows, ["id", "name", "owner", "version", "status", "access", "model"])
+    _output.emit_rows(
+        rows,
+        key="id",
+        columns=["id", "name", "owner", "version", "status", "access", "model"],
+        json_out=json_out,
+        quiet=quiet,
+    )
 
 
 def _price(value: JsonValue) -> dict[str, object]:

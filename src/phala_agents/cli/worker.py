@@ -405,16 +405,14 @@ def receipts_list(  # noqa: PLR0917 - typer maps each parameter to an option
         ]
     finally:
         store.close()
-    if json_out:
-        _output.emit_json(out)
-    elif quiet:
-        for row in out:
-            _output.emit_line(str(row["id"]))
-    else:
-        _output.emit_table(
-            [row | {"failure": row["failure"] or ""} for row in out],
-            ["id", "agent_id", "charge", "estimated", "state", "failure"],
-        )
+    _output.emit_rows(
+        out,
+        key="id",
+        columns=["id", "agent_id", "charge", "estimated", "state", "failure"],
+        json_out=json_out,
+        quiet=quiet,
+        table_rows=[row | {"failure": row["failure"] or ""} for row in out],
+    )
 
 
 def _load_receipt(

@@ -125,13 +125,13 @@ def list_workers(
             if isinstance(v, dict)
         ]
     rows.sort(key=lambda r: str(r["account"]))
-    if json_out:
-        _output.emit_json(rows)
-    elif quiet:
-        for r in rows:
-            _output.emit_line(str(r["account"]))
-    else:
-        _output.emit_table(rows, ["account", "tee", "roots", "active", "attested_at", "endpoint"])
+    _output.emit_rows(
+        rows,
+        key="account",
+        columns=["account", "tee", "roots", "active", "attested_at", "endpoint"],
+        json_out=json_out,
+        quiet=quiet,
+    )
 
 
 @handle_errors
