@@ -47,18 +47,7 @@ def assert_ok(ext: MockExt, pallet: str, name: str, origin: Origin, **args: obje
 
 def assert_noop(ext: MockExt, expected: str, pallet: str, name: str, origin: Origin, **args: object) -> None:
     """The call fails with ``expected`` ("Pallet::Error" or "BadOrigin") and changes nothing."""
-    before = ext.root()
-    events_before = len(ext.rt.ext.events)
-    with pytest.raises(DispatchError) as exc:
-        ext.dispatch(pallet, name, origin, **args)
-    got = (
-        f"{exc.value.pallet}::{exc.value.name}"
-        if isinstance(exc.value, ModuleError)
-        else type(exc.value).__name__
-    )
-    assert got == expected
-    assert ext.root() == before
-    assert len(ext.rt.ext.events) == events_before
+    ext.assert_noop(expected, lambda: ext.dispatch(pallet, name, origin, **args))
 
 
 def assert_last_event(ext: MockExt, pallet: str, event: str, attrs: object) -> None:
